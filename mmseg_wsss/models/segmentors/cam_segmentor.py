@@ -1,0 +1,164 @@
+# Copyright (c) OpenMMLab. All rights reserved.
+from typing import Dict, List, Optional, Tuple
+
+import torch
+from mmengine.config import ConfigDict
+from mmseg.models.segmentors.base import BaseSegmentor
+from mmseg.utils import (ConfigType, OptConfigType, OptMultiConfig,
+                         OptSampleList, SampleList)
+from torch import Tensor
+
+from mmseg_wsss.registry import MODELS
+from ..utils import cam_score_map, multi_scale_cam, stack_cls_labels
+
+DEFAULT_TEST_CFG = dict(
+    mode='whole',
+    scales=(1.0, ),
+    flip=True,
+    flip_merge='max',
+    scale_merge='sum',
+    bkg_thr=0.5,
+    cls_source='pred',
+    cls_thr=0.5)
+
+
+@MODELS.register_module()
+class CAMSegmentor(BaseSegmentor):
+    """CAM baseline: a backbone and a CAM classifier, nothing else.
+
+    Trained with image-level labels only (multi-label soft-margin loss); its
+    segmentation is the thresholded CAM, so a classification-only model is a
+    complete, evaluable WSSS method and the baseline later methods are
+    compared with.
+
+    .. code:: text
+
+        train:   inputs -> backbone -> CAMClsHead -> logits -> loss_cls
+        predict: inputs -(scales, flip)-> raw CAMs -> ReLU, merge, min-max
+                 -> [bkg_thr, CAMs of present classes] -> argmax
+
+    ``test_cfg`` keys (defaults in ``DEFAULT_TEST_CFG``):
+
+    - ``scales``, ``flip``, ``flip_merge``, ``scale_merge``: CAM aggregation
+      (:func:`multi_scale_cam`).
+    - ``bkg_thr``: a pixel is background where the strongest present CAM is
+      ``<= bkg_thr`` (ToCo evaluates with 0.5 on VOC, 0.45 on COCO).
+    - ``cls_source``: which classes are present. 'pred' (default, a fair
+      evaluation): the classifier's sigmoid scores above ``cls_thr`` at
+      scale 1, and always the top-scoring class (every image of these
+      datasets has one). 'gt': the image-level ground truth, as the papers
+      score CAM pseudo labels on the training split.
+
+    ``seg_logits`` of the results hold the (C+1)-channel score stack
+    (background score, then the CAMs of the present classes).
+
+    Args:
+        backbone (dict): Backbone config.
+        cls_head (dict): :class:`CAMClsHead` config.
+        neck (dict, optional): Neck config.
+        train_cfg (dict, optional): Unused; kept for the mmseg interface.
+        test_cfg (dict, optional): See above.
+        data_preprocessor (dict, optional): Data preprocessor config.
+        pretrained (str, optional): Backbone checkpoint (sets
+            ``backbone.init_cfg``).
+        init_cfg (dict, optional): Initialisation config.
+    """
+
+    def __init__(self,
+                 backbone: ConfigType,
+                 cls_head: ConfigType,
+                 neck: OptConfigType = None,
+                 train_cfg: OptConfigType = None,
+                 test_cfg: OptConfigType = None,
+                 data_preprocessor: OptConfigType = None,
+                 pretrained: Optional[str] = None,
+                 init_cfg: OptMultiConfig = None) -> None:
+        super().__init__(
+            data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        if pretrained is not None:
+            backbone = dict(backbone)
+            backbone['init_cfg'] = dict(
+                type='Pretrained', checkpoint=pretrained)
+        self.backbone = MODELS.build(backbone)
+        if neck is not None:
+            self.neck = MODELS.build(neck)
+        self.cls_head = MODELS.build(cls_head)
+        self.num_classes = self.cls_head.num_classes
+        self.align_corners = False
+        self.train_cfg = train_cfg
+        cfg = dict(DEFAULT_TEST_CFG)
+        cfg.update(test_cfg or {})
+        if cfg['cls_source'] not in ('pred', 'gt'):
+            raise ValueError('test_cfg.cls_source must be "pred" or "gt", '
+                             f'got {cfg["cls_source"]!r}')
+        self.test_cfg = ConfigDict(cfg)
+
+    # ------------------------------------------------------------------
+    def extract_feat(self, inputs: Tensor) -> Tuple[Tensor, ...]:
+        """Backbone (and neck) features."""
+        x = self.backbone(inputs)
+        if self.with_neck:
+            x = self.neck(x)
+        return tuple(x) if isinstance(x, (list, tuple)) else (x, )
+
+    def raw_cam(self, inputs: Tensor) -> Tensor:
+        """(N, 3, H, W) images to (N, C, h, w) raw CAMs."""
+        return self.cls_head.cam(self.extract_feat(inputs))
+
+    def loss(self, inputs: Tensor,
+             data_samples: SampleList) -> Dict[str, Tensor]:
+        """Classification loss from image-level labels only."""
+        return self.cls_head.loss(self.extract_feat(inputs), data_samples)
+
+    def _forward(self,
+                 inputs: Tensor,
+                 data_samples: OptSampleList = None) -> Tensor:
+        """Classification logits (B, C)."""
+        return self.cls_head(self.extract_feat(inputs))
+
+    # ------------------------------------------------------------------
+    def present_classes(self,
+                        inputs: Tensor,
+                        data_samples: OptSampleList = None) -> Tensor:
+        """(B, C) multi-hot of the classes whose CAMs enter the prediction."""
+        if self.test_cfg.cls_source == 'gt':
+            if data_samples is None:
+                raise ValueError("test_cfg.cls_source='gt' needs data "
+                                 'samples with gt_cls_label')
+            return stack_cls_labels(data_samples).to(inputs.device)
+        probs = self._forward(inputs).sigmoid()
+        present = (probs > self.test_cfg.cls_thr).float()
+        present.scatter_(1, probs.argmax(dim=1, keepdim=True), 1.0)
+        return present
+
+    def cams(self, inputs: Tensor) -> Tensor:
+        """Normalised multi-scale + flip CAMs (B, C, H, W) per ``test_cfg``."""
+        cfg = self.test_cfg
+        return multi_scale_cam(
+            self.raw_cam,
+            inputs,
+            scales=cfg.scales,
+            flip=cfg.flip,
+            flip_merge=cfg.flip_merge,
+            scale_merge=cfg.scale_merge,
+            align_corners=self.align_corners)
+
+    def inference(self,
+                  inputs: Tensor,
+                  data_samples: OptSampleList = None) -> Tensor:
+        """(B, C+1, H, W) score stack: background, then present CAMs."""
+        present = self.present_classes(inputs, data_samples)
+        return cam_score_map(self.cams(inputs), present, self.test_cfg.bkg_thr)
+
+    def encode_decode(self, inputs: Tensor,
+                      batch_img_metas: List[dict]) -> Tensor:
+        """Score stack with predicted classes (no labels available here)."""
+        return self.inference(inputs)
+
+    @torch.no_grad()
+    def predict(self,
+                inputs: Tensor,
+                data_samples: OptSampleList = None) -> SampleList:
+        """Thresholded-CAM segmentation of a batch."""
+        seg_logits = self.inference(inputs, data_samples)
+        return self.postprocess_result(seg_logits, data_samples)

@@ -1,0 +1,10 @@
+# Copyright (c) OpenMMLab. All rights reserved.
+from .cam import (IGNORE_INDEX, cam_from_weights, cam_score_map, cam_to_label,
+                  mask_outside_box, multi_scale_cam, normalize_cam,
+                  pool_features, stack_cls_labels)
+
+__all__ = [
+    'IGNORE_INDEX', 'cam_from_weights', 'cam_score_map', 'cam_to_label',
+    'mask_outside_box', 'multi_scale_cam', 'normalize_cam', 'pool_features',
+    'stack_cls_labels'
+]

@@ -1,0 +1,235 @@
+# Copyright (c) OpenMMLab. All rights reserved.
+"""The shared class activation map (CAM) core, used by every method.
+
+Conventions: ``C`` below counts foreground classes only (the classifier's
+outputs, class id ``k + 1`` is channel ``k``); label maps use class ids with
+0 = background and ``ignore_index`` (255) = ignore.
+"""
+from typing import Callable, List, Optional, Sequence, Union
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+IGNORE_INDEX = 255
+CAM_EPS = 1e-5
+
+
+def pool_features(feat: Tensor, pooling: str = 'gap') -> Tensor:
+    """Global pooling of a feature map.
+
+    Args:
+        feat (Tensor): (B, D, h, w) features.
+        pooling (str): 'gap' (average) or 'gmp' (max).
+
+    Returns:
+        Tensor: (B, D, 1, 1) pooled features.
+    """
+    if pooling == 'gap':
+        return F.adaptive_avg_pool2d(feat, 1)
+    if pooling == 'gmp':
+        return F.adaptive_max_pool2d(feat, 1)
+    raise ValueError(f'pooling must be "gap" or "gmp", got {pooling!r}')
+
+
+def cam_from_weights(feat: Tensor, weight: Tensor) -> Tensor:
+    """Raw (un-rectified) CAMs: the classifier applied at every location.
+
+    Args:
+        feat (Tensor): (B, D, h, w) features.
+        weight (Tensor): (C, D) or (C, D, 1, 1) classifier weights.
+
+    Returns:
+        Tensor: (B, C, h, w) raw CAMs.
+    """
+    if weight.dim() == 2:
+        weight = weight[:, :, None, None]
+    return F.conv2d(feat, weight)
+
+
+def normalize_cam(cam: Tensor, eps: float = CAM_EPS) -> Tensor:
+    """Per image and class ``(cam - min) / (max - min + eps)``.
+
+    Computed as the official code does: shift by the minimum, then divide by
+    the maximum of the shifted map plus ``eps``.
+
+    Args:
+        cam (Tensor): (B, C, H, W) CAMs (already rectified).
+
+    Returns:
+        Tensor: (B, C, H, W) CAMs in [0, 1).
+    """
+    cam = cam - cam.amin(dim=(-2, -1), keepdim=True)
+    return cam / (cam.amax(dim=(-2, -1), keepdim=True) + eps)
+
+
+def multi_scale_cam(cam_fn: Callable[[Tensor], Tensor],
+                    inputs: Tensor,
+                    scales: Sequence[float] = (1.0, ),
+                    flip: bool = True,
+                    flip_merge: str = 'max',
+                    scale_merge: str = 'sum',
+                    normalize: bool = True,
+                    align_corners: bool = False) -> Tensor:
+    """Multi-scale + flip CAMs, as ToCo's ``multi_scale_cam``.
+
+    At each scale the input (and its horizontal flip) is resized
+    (bilinear), ``cam_fn`` gives raw CAMs, which are resized back to the
+    input size; the flipped view's CAM is un-flipped and merged with the
+    view's (``flip_merge``), rectified (ReLU), and the scales are merged
+    (``scale_merge``); finally each map is min-max normalised.
+
+    Args:
+        cam_fn (Callable): Maps (N, 3, h, w) images to (N, C, h', w') raw
+            CAMs.
+        inputs (Tensor): (B, 3, H, W) normalised images.
+        scales (Sequence[float]): Input scales. Defaults to (1.0,).
+        flip (bool): Add horizontally flipped views. Defaults to True.
+        flip_merge (str): 'max' (ToCo) or 'sum' of a view and its flip.
+        scale_merge (str): 'sum' (ToCo) or 'max' over scales.
+        normalize (bool): Min-max normalise the result. Defaults to True.
+        align_corners (bool): For the bilinear resizes. Defaults to False.
+
+    Returns:
+        Tensor: (B, C, H, W) CAMs.
+    """
+    if flip_merge not in ('max', 'sum') or scale_merge not in ('max', 'sum'):
+        raise ValueError('flip_merge and scale_merge must be "max" or "sum"')
+    B, _, H, W = inputs.shape
+    merged: Optional[Tensor] = None
+    for scale in scales:
+        x = inputs
+        if scale != 1.0:
+            size = (int(round(H * scale)), int(round(W * scale)))
+            x = F.interpolate(
+                inputs, size=size, mode='bilinear',
+                align_corners=align_corners)
+        if flip:
+            x = torch.cat([x, x.flip(-1)], dim=0)
+        cam = F.interpolate(
+            cam_fn(x), size=(H, W), mode='bilinear',
+            align_corners=align_corners)
+        if flip:
+            view, flipped = cam[:B], cam[B:].flip(-1)
+            cam = torch.maximum(view, flipped) if flip_merge == 'max' \
+                else view + flipped
+        cam = F.relu(cam)
+        if merged is None:
+            merged = cam
+        elif scale_merge == 'sum':
+            merged = merged + cam
+        else:
+            merged = torch.maximum(merged, cam)
+    return normalize_cam(merged) if normalize else merged
+
+
+def _per_image(value: Union[float, Tensor], ref: Tensor) -> Tensor:
+    """A threshold as a (B, 1, 1) tensor broadcastable over (B, H, W)."""
+    return torch.as_tensor(
+        value, dtype=ref.dtype, device=ref.device).reshape(-1, 1, 1)
+
+
+def cam_to_label(cam: Tensor,
+                 cls_label: Tensor,
+                 bkg_thr: Optional[Union[float, Tensor]] = None,
+                 low_thr: Optional[Union[float, Tensor]] = None,
+                 high_thr: Optional[Union[float, Tensor]] = None,
+                 img_box: Optional[Sequence[Sequence[int]]] = None,
+                 ignore_index: int = IGNORE_INDEX) -> Tensor:
+    """Normalised CAMs to a label map (ToCo's ``cam_to_label``).
+
+    CAMs of absent classes are zeroed, each pixel takes its strongest class.
+    Evaluation (``bkg_thr``): background where that value ``<= bkg_thr``.
+    Training (``low_thr`` and ``high_thr``): foreground where the value is
+    ``> high_thr``, background where ``<= low_thr``, ignore in between.
+    Pixels outside the valid box of a padded crop are ignore.
+
+    Args:
+        cam (Tensor): (B, C, H, W) normalised foreground CAMs.
+        cls_label (Tensor): (B, C) multi-hot image labels.
+        bkg_thr (float | Tensor, optional): Background threshold; a (B,)
+            tensor gives one per image.
+        low_thr (float | Tensor, optional): Background at or below this.
+        high_thr (float | Tensor, optional): Foreground above this.
+        img_box (Sequence, optional): Per image ``[h0, h1, w0, w1]``.
+        ignore_index (int): Defaults to 255.
+
+    Returns:
+        Tensor: (B, H, W) int64 label map (0 bg, 1..C fg, ignore_index).
+    """
+    if (bkg_thr is None) == (low_thr is None or high_thr is None):
+        raise ValueError('Give either bkg_thr (evaluation) or both low_thr '
+                         'and high_thr (training).')
+    cam = cam * cls_label[:, :, None, None].to(cam.dtype)
+    value, idx = cam.max(dim=1)
+    label = idx + 1
+    if bkg_thr is not None:
+        label[value <= _per_image(bkg_thr, value)] = 0
+    else:
+        # Order as in the code: ignore up to `high`, then background up to
+        # `low` (so low > high would make everything background).
+        label[value <= _per_image(high_thr, value)] = ignore_index
+        label[value <= _per_image(low_thr, value)] = 0
+    if img_box is not None:
+        label = mask_outside_box(label, img_box, ignore_index)
+    return label
+
+
+def mask_outside_box(label: Tensor,
+                     img_box: Sequence[Sequence[int]],
+                     ignore_index: int = IGNORE_INDEX) -> Tensor:
+    """Set the pixels outside each image's valid box to ``ignore_index``.
+
+    Args:
+        label (Tensor): (B, H, W) label maps.
+        img_box (Sequence): Per image ``[h0, h1, w0, w1]`` (None: no box).
+
+    Returns:
+        Tensor: (B, H, W) label maps (a new tensor).
+    """
+    out = torch.full_like(label, ignore_index)
+    for i, box in enumerate(img_box):
+        if box is None:
+            out[i] = label[i]
+            continue
+        h0, h1, w0, w1 = (int(v) for v in box)
+        out[i, h0:h1, w0:w1] = label[i, h0:h1, w0:w1]
+    return out
+
+
+def cam_score_map(cam: Tensor, cls_label: Tensor,
+                  bkg_score: Union[float, Tensor]) -> Tensor:
+    """Background-plus-classes score stack of CAMs (ToCo's CAM labels).
+
+    A constant background score ``bkg_score`` is placed in front of the CAMs
+    of the present classes (absent classes score 0), so that
+    ``argmax`` over channels equals :func:`cam_to_label` with
+    ``bkg_thr=bkg_score`` (ties go to background).
+
+    Args:
+        cam (Tensor): (B, C, H, W) normalised CAMs.
+        cls_label (Tensor): (B, C) multi-hot present classes.
+        bkg_score (float | Tensor): Background score (per image if (B,)).
+
+    Returns:
+        Tensor: (B, C + 1, H, W) scores.
+    """
+    cam = cam * cls_label[:, :, None, None].to(cam.dtype)
+    bkg = torch.ones_like(cam[:, :1]) * _per_image(bkg_score, cam)[:, None]
+    return torch.cat([bkg, cam], dim=1)
+
+
+def stack_cls_labels(data_samples: List) -> Tensor:
+    """Stack ``gt_cls_label`` of data samples into a (B, C) tensor.
+
+    Raises:
+        KeyError: If a sample has no image-level labels.
+    """
+    labels = []
+    for i, sample in enumerate(data_samples):
+        if 'gt_cls_label' not in sample:
+            raise KeyError(
+                f'Data sample {i} ({sample.metainfo.get("img_path")}) has no '
+                'gt_cls_label: use a WSSS dataset and PackWSSSInputs.')
+        labels.append(sample.gt_cls_label.data)
+    return torch.stack(labels)

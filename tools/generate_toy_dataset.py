@@ -1,0 +1,88 @@
+# Copyright (c) OpenMMLab. All rights reserved.
+"""Generate the toy WSSS dataset (see docs/toy_dataset.md).
+
+Example::
+
+    python tools/generate_toy_dataset.py data/toy_wsss
+
+Skips the work when OUT_DIR already holds a complete dataset made with the
+same parameters (unless ``--force``).
+"""
+import argparse
+import importlib.util
+import json
+import os.path as osp
+import sys
+import time
+
+_GENERATOR = osp.join(
+    osp.dirname(osp.dirname(osp.abspath(__file__))), 'mmseg_wsss', 'datasets',
+    'toy_generator.py')
+
+
+def load_generator():
+    """Load toy_generator.py by path.
+
+    ``import mmseg_wsss.datasets.toy_generator`` would run the package
+    ``__init__`` (torch + mmseg, seconds of start-up) for nothing.
+    """
+    name = '_mmseg_wsss_toy_generator'
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, _GENERATOR)
+        module = importlib.util.module_from_spec(spec)
+        # Registered before running it: worker processes unpickle the task
+        # function by module name.
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description='Generate the seeded toy WSSS dataset (VOC layout).')
+    parser.add_argument('out_dir', help='dataset root to create')
+    parser.add_argument('--num-train', type=int, default=2000)
+    parser.add_argument('--num-val', type=int, default=300)
+    parser.add_argument('--size', type=int, default=96, help='image side')
+    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument(
+        '--workers',
+        type=int,
+        default=2,
+        help='worker processes (the output does not depend on it)')
+    parser.add_argument(
+        '--force',
+        action='store_true',
+        help='regenerate even if OUT_DIR is complete')
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    tg = load_generator()
+    params = dict(
+        num_train=args.num_train,
+        num_val=args.num_val,
+        size=args.size,
+        seed=args.seed)
+    if not args.force and tg.dataset_is_complete(args.out_dir, **params):
+        print(f'{args.out_dir} already holds a complete toy dataset with '
+              f'these parameters; skipping (use --force to regenerate)')
+        return 0
+    start = time.time()
+    stats = tg.generate_dataset(
+        args.out_dir,
+        workers=args.workers,
+        force=args.force,
+        log=print,
+        **params)
+    print(f'done in {time.time() - start:.1f} s; statistics (all images):')
+    print(json.dumps(stats['all'], indent=1))
+    if stats['acceptance_failures']:
+        print('WARNING: acceptance criteria not met: ' +
+              '; '.join(stats['acceptance_failures']))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

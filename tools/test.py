@@ -1,0 +1,141 @@
+# Copyright (c) OpenMMLab. All rights reserved.
+"""Test (and evaluate) a WSSS segmentor (mmseg's tools/test.py plus
+mmseg_wsss)."""
+import argparse
+import json
+import os
+import os.path as osp
+import sys
+
+sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..')))
+
+import mmseg_wsss  # noqa: E402,F401  (applies the stack fixes, registers)
+from mmengine.config import Config, DictAction  # noqa: E402
+from mmengine.dist import is_main_process  # noqa: E402
+from mmengine.runner import Runner  # noqa: E402
+
+from mmseg_wsss.utils import (set_data_root, setup_cpu_distributed,  # noqa
+                              sync_num_classes)
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(
+        description='MMSeg-WSSS test (and eval) a model')
+    parser.add_argument('config', help='test config file path')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument(
+        '--work-dir',
+        help='directory where the metrics are dumped as json '
+        '(metrics.json)')
+    parser.add_argument(
+        '--out',
+        type=str,
+        help='directory to save the predictions as PNG label maps')
+    parser.add_argument(
+        '--show', action='store_true', help='show prediction results')
+    parser.add_argument(
+        '--show-dir',
+        help='directory where painted images will be saved. '
+        'If specified, it will be automatically saved '
+        'to the work_dir/timestamp/show_dir')
+    parser.add_argument(
+        '--wait-time', type=float, default=2, help='the interval of show (s)')
+    parser.add_argument(
+        '--data-root',
+        help='use this dataset folder for every dataloader; for a '
+        'VOC-layout folder with classes.txt the class count follows it')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override some settings in the used config, the key-value pair '
+        'in xxx=yyy format will be merged into config file. If the value to '
+        'be overwritten is a list, it should be like key="[a,b]" or key=a,b '
+        'It also allows nested list/tuple values, e.g. key="[(a,b),(c,d)]" '
+        'Note that the quotation marks are necessary and that no white space '
+        'is allowed.')
+    parser.add_argument(
+        '--launcher',
+        choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none',
+        help='job launcher')
+    parser.add_argument(
+        '--tta',
+        action='store_true',
+        help="mmseg's test-time augmentation (mean of softmax). Not used by "
+        'the WSSS configs, whose multi-scale fusion lives in test_cfg.')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args()
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    return args
+
+
+def trigger_visualization_hook(cfg, args):
+    default_hooks = cfg.default_hooks
+    if 'visualization' in default_hooks:
+        visualization_hook = default_hooks['visualization']
+        visualization_hook['draw'] = True
+        if args.show:
+            visualization_hook['show'] = True
+            visualization_hook['wait_time'] = args.wait_time
+        if args.show_dir:
+            cfg.visualizer['save_dir'] = args.show_dir
+    else:
+        raise RuntimeError(
+            'VisualizationHook must be included in default_hooks. '
+            'refer to usage '
+            '"visualization=dict(type=\'VisualizationHook\')"')
+    return cfg
+
+
+def main():
+    args = parse_args()
+    if not osp.isfile(args.checkpoint):
+        raise FileNotFoundError(f'checkpoint not found: {args.checkpoint}')
+
+    cfg = Config.fromfile(args.config)
+    cfg.launcher = args.launcher
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    if args.data_root is not None:
+        set_data_root(cfg, args.data_root)
+    sync_num_classes(cfg)
+
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir', None) is None:
+        cfg.work_dir = osp.join('./work_dirs',
+                                osp.splitext(osp.basename(args.config))[0])
+
+    cfg.load_from = args.checkpoint
+
+    if args.show or args.show_dir:
+        cfg = trigger_visualization_hook(cfg, args)
+
+    if args.tta:
+        cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
+        cfg.tta_model.module = cfg.model
+        cfg.model = cfg.tta_model
+
+    if args.out is not None:
+        cfg.test_evaluator['output_dir'] = args.out
+        cfg.test_evaluator['keep_results'] = True
+
+    setup_cpu_distributed(cfg)
+    runner = Runner.from_cfg(cfg)
+    metrics = runner.test()
+
+    if is_main_process() and metrics:
+        os.makedirs(cfg.work_dir, exist_ok=True)
+        path = osp.join(cfg.work_dir, 'metrics.json')
+        with open(path, 'w') as f:
+            json.dump({k: float(v) for k, v in metrics.items()}, f, indent=2)
+        summary = ', '.join(f'{k}: {float(v):.2f}' for k, v in metrics.items())
+        print(f'[test] {summary} (saved to {path})', flush=True)
+        if args.out is not None:
+            print(f'[test] predictions written to {args.out}', flush=True)
+
+
+if __name__ == '__main__':
+    main()
