@@ -38,8 +38,8 @@ import shutil
 import sys
 import tempfile
 from dataclasses import dataclass
-from typing import (Callable, Dict, Iterable, List, Optional, Sequence,
-                    Tuple, Union)
+from typing import (Callable, Dict, Iterable, List, Optional, Sequence, Tuple,
+                    Union)
 
 import cv2
 import numpy as np
@@ -53,8 +53,8 @@ else:  # loaded by file path: do not trigger the heavy package __init__
         mod_name = f'_mmseg_wsss_{name}'
         if mod_name not in sys.modules:
             spec = importlib.util.spec_from_file_location(
-                mod_name, osp.join(osp.dirname(osp.abspath(__file__)),
-                                   f'{name}.py'))
+                mod_name,
+                osp.join(osp.dirname(osp.abspath(__file__)), f'{name}.py'))
             module = importlib.util.module_from_spec(spec)
             sys.modules[mod_name] = module
             spec.loader.exec_module(module)
@@ -73,7 +73,7 @@ TOY_CLASSES = ('background', 'disc', 'square', 'triangle', 'star', 'cross',
                'ring', 'hexagon', 'crescent', 'boat')
 # The texture of each object class (same order as TOY_CLASSES[1:]).
 TOY_TEXTURES = ('concentric rings', 'checkerboard', 'parallel stripes',
-                'polka dots', 'linear gradient', 'radial spokes', 'grid lines',
+                'polka dots', 'banded gradient', 'radial spokes', 'grid lines',
                 'mottled speckle', 'chevrons')
 BIASED_CLASS = 'boat'
 CONTEXT_NAME = 'water'
@@ -162,8 +162,10 @@ def _transform(poly: np.ndarray, center: Tuple[float, float], scale: float,
     c, s = math.cos(angle), math.sin(angle)
     x = poly[:, 0] * flip
     y = poly[:, 1]
-    return np.stack([center[0] + scale * (c * x - s * y),
-                     center[1] + scale * (s * x + c * y)], 1)
+    return np.stack([
+        center[0] + scale * (c * x - s * y), center[1] + scale *
+        (s * x + c * y)
+    ], 1)
 
 
 def _rasterize(cls_name: str, size: int, center: Tuple[float, float],
@@ -226,7 +228,9 @@ def _texture(cls_name: str, u: np.ndarray, v: np.ndarray,
         dv = v * k + ph - np.round(v * k + ph)
         t = du**2 + dv**2 < 0.31**2
     elif cls_name == 'cross':
-        t = np.clip((u + 1.) / 2., 0., 1.)
+        # Sawtooth: repeated linear ramps, so the gradient has sharp edges
+        # (a single smooth ramp looks like the smooth backgrounds).
+        t = (u * 1.6 + ph) % 1.
     elif cls_name == 'ring':
         t = np.sin(12 * np.arctan2(v, u) + 2 * np.pi * ph) > 0
     elif cls_name == 'hexagon':
@@ -292,8 +296,8 @@ def _draw_background(rng: np.random.Generator,
     g = (xs * np.cos(a) + ys * np.sin(a)) / size
     g = (g - g.min()) / max(float(g.max() - g.min()), 1e-6)
     img = c0 * (1 - g[..., None]) + c1 * g[..., None]
-    img += _smooth_noise(rng, size, int(rng.integers(3, 8)),
-                         3) * rng.uniform(8, 30)
+    img += _smooth_noise(rng, size, int(rng.integers(3, 8)), 3) * rng.uniform(
+        8, 30)
     pattern = None
     if rng.random() < P_BACKGROUND_PATTERN:
         pattern = ('stripes', 'checker', 'dots',
@@ -331,8 +335,8 @@ def _draw_water(rng: np.random.Generator, img: np.ndarray,
     water = ys >= top
     hue = rng.uniform(185, 225) / 360.
     base = np.array(
-        colorsys.hsv_to_rgb(hue, rng.uniform(0.4, 0.85),
-                            rng.uniform(0.45, 0.9)), np.float32) * 255.
+        colorsys.hsv_to_rgb(hue, rng.uniform(0.4, 0.85), rng.uniform(
+            0.45, 0.9)), np.float32) * 255.
     crest = base + (255. - base) * rng.uniform(0.45, 0.7)
     amp, wl = rng.uniform(1.5, 3.5), rng.uniform(14, 30)
     period, ph = rng.uniform(5, 9), rng.uniform(0, 2 * np.pi)
@@ -363,8 +367,8 @@ def _draw_clutter(rng: np.random.Generator, img: np.ndarray) -> int:
             p0 = rng.uniform(0, size, 2)
             steps = rng.normal(0, size * 0.08, (int(rng.integers(3, 7)), 2))
             pts = np.cumsum(np.vstack([p0, steps]), 0)
-            cv2.polylines(img, [np.round(pts).astype(np.int32)], False,
-                          colour, int(rng.integers(1, 3)), cv2.LINE_AA)
+            cv2.polylines(img, [np.round(pts).astype(np.int32)], False, colour,
+                          int(rng.integers(1, 3)), cv2.LINE_AA)
         elif kind == 1:  # straight line
             p0 = rng.uniform(0, size, 2)
             ang, length = rng.uniform(0, 2 * np.pi), rng.uniform(12, 45)
@@ -453,17 +457,21 @@ def _place_objects(rng: np.random.Generator, class_ids: Sequence[int],
     placed: List[_Placed] = []
     for cls_id in class_ids:
         on_water = boat_on_water and TOY_CLASSES[cls_id] == BIASED_CLASS
-        for _ in range(MAX_PLACEMENT_TRIES if placed else 100 * MAX_PLACEMENT_TRIES):
+        # The first object always fits in the end: nothing to occlude.
+        tries = MAX_PLACEMENT_TRIES if placed else 100 * MAX_PLACEMENT_TRIES
+        for _ in range(tries):
             cand = _try_place(rng, cls_id, size, on_water)
             if cand is None:
                 continue
             new_owner = owner.copy()
             new_owner[cand.mask] = len(placed)
-            if all((new_owner == j).sum() >= MIN_VISIBLE_FRACTION *
-                   p.full_area for j, p in enumerate(placed)):
+            if all((new_owner == j).sum() >= MIN_VISIBLE_FRACTION * p.full_area
+                   for j, p in enumerate(placed)):
                 owner = new_owner
                 placed.append(cand)
                 break
+    if not placed:
+        raise RuntimeError(f'could not place {TOY_CLASSES[class_ids[0]]}')
     return placed
 
 
@@ -478,8 +486,7 @@ def _as_rng(seed: SeedLike) -> np.random.Generator:
 
 def sample_seed(seed: int, split: str, index: int) -> np.random.SeedSequence:
     """The random stream of one image: independent of worker scheduling."""
-    return np.random.SeedSequence(
-        seed, spawn_key=(_SPLIT_CODES[split], index))
+    return np.random.SeedSequence(seed, spawn_key=(_SPLIT_CODES[split], index))
 
 
 def generate_sample(seed: SeedLike,
@@ -660,19 +667,23 @@ def check_acceptance(stats: dict) -> List[str]:
          f'fewer than {MIN_OBJECT_CLASSES} object classes')
     need(stats['object_area_fraction']['in_range'] == 1.,
          f'object area outside {OBJECT_AREA_RANGE}')
-    need(stats['multi_object_fraction'] >= MIN_MULTI_OBJECT_FRACTION,
-         f'multi-object fraction {stats["multi_object_fraction"]:.3f} < '
-         f'{MIN_MULTI_OBJECT_FRACTION}')
-    need(stats['clutter_fraction'] >= MIN_CLUTTER_FRACTION,
-         f'clutter fraction {stats["clutter_fraction"]:.3f} < '
-         f'{MIN_CLUTTER_FRACTION}')
-    need(stats['context_with_class'] >= MIN_CONTEXT_WITH_CLASS,
-         f'context with {BIASED_CLASS} {stats["context_with_class"]:.3f} < '
-         f'{MIN_CONTEXT_WITH_CLASS}')
-    need(stats['context_without_class'] >= MIN_CONTEXT_WITHOUT_CLASS,
-         f'context without {BIASED_CLASS} '
-         f'{stats["context_without_class"]:.3f} < '
-         f'{MIN_CONTEXT_WITHOUT_CLASS}')
+    need(
+        stats['multi_object_fraction'] >= MIN_MULTI_OBJECT_FRACTION,
+        f'multi-object fraction {stats["multi_object_fraction"]:.3f} < '
+        f'{MIN_MULTI_OBJECT_FRACTION}')
+    need(
+        stats['clutter_fraction'] >= MIN_CLUTTER_FRACTION,
+        f'clutter fraction {stats["clutter_fraction"]:.3f} < '
+        f'{MIN_CLUTTER_FRACTION}')
+    need(
+        stats['context_with_class'] >= MIN_CONTEXT_WITH_CLASS,
+        f'context with {BIASED_CLASS} {stats["context_with_class"]:.3f} < '
+        f'{MIN_CONTEXT_WITH_CLASS}')
+    need(
+        stats['context_without_class'] >= MIN_CONTEXT_WITHOUT_CLASS,
+        f'context without {BIASED_CLASS} '
+        f'{stats["context_without_class"]:.3f} < '
+        f'{MIN_CONTEXT_WITHOUT_CLASS}')
     need(stats['class_balance'] >= MIN_CLASS_BALANCE,
          f'class balance {stats["class_balance"]:.3f} < {MIN_CLASS_BALANCE}')
     need(stats['objects_per_image'].get('0', 0) == 0,
@@ -772,8 +783,8 @@ def dataset_is_complete(out_dir: str,
     included) and that every listed image and mask file exists.
     """
     meta = read_meta(out_dir)
-    if meta is None or meta.get('params') != _params(num_train, num_val,
-                                                     size, seed):
+    if meta is None or meta.get('params') != _params(num_train, num_val, size,
+                                                     seed):
         return False
     for f in ('classes.txt', 'cls_labels.json'):
         if not osp.isfile(osp.join(out_dir, f)):
@@ -813,8 +824,9 @@ def stats_from_disk(out_dir: str) -> dict:
     size = meta['params']['size']
     out, all_l, all_i = {}, [], []
     for split in SPLITS:
-        with open(osp.join(out_dir, 'ImageSets', 'Segmentation',
-                           f'{split}.txt')) as f:
+        with open(
+                osp.join(out_dir, 'ImageSets', 'Segmentation',
+                         f'{split}.txt')) as f:
             names = f.read().split()
         labels, infos = [], []
         for name in names:
@@ -828,6 +840,19 @@ def stats_from_disk(out_dir: str) -> dict:
         all_i += infos
     out['all'] = dataset_stats(all_l, all_i, size)
     return out
+
+
+def _dump_meta(path: str, meta: dict) -> None:
+    """Write toy_meta.json: readable, with one line per image record."""
+    head = {k: v for k, v in meta.items() if k != 'images'}
+    lines = json.dumps(head, indent=1, sort_keys=True)[:-2]
+    records = [
+        f'  {json.dumps(n)}: {json.dumps(r, sort_keys=True)}'
+        for n, r in sorted(meta['images'].items())
+    ]
+    with open(path, 'w') as f:
+        f.write(lines + ',\n "images": {\n' + ',\n'.join(records) +
+                '\n }\n}\n')
 
 
 def _pool_context():
@@ -878,17 +903,16 @@ def generate_dataset(out_dir: str,
         log(f'{out_dir} already holds a complete toy dataset with these '
             f'parameters; skipping (use force=True / --force to redo)')
         return read_meta(out_dir)['stats']
-    if osp.exists(out_dir) and not (osp.isdir(out_dir) and (
-            not os.listdir(out_dir) or osp.isfile(
-                osp.join(out_dir, 'toy_meta.json')))):
+    if osp.exists(out_dir) and not (osp.isdir(out_dir) and
+                                    (not os.listdir(out_dir) or osp.isfile(
+                                        osp.join(out_dir, 'toy_meta.json')))):
         raise FileExistsError(
             f'{out_dir} exists and is not a toy dataset (no toy_meta.json); '
             f'refusing to replace it')
 
     parent = osp.dirname(out_dir)
     os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=f'.{osp.basename(out_dir)}.tmp-',
-                           dir=parent)
+    tmp = tempfile.mkdtemp(prefix=f'.{osp.basename(out_dir)}.tmp-', dir=parent)
     try:
         for sub in ('JPEGImages', 'SegmentationClass',
                     osp.join('ImageSets', 'Segmentation')):
@@ -903,8 +927,10 @@ def generate_dataset(out_dir: str,
         else:
             with _pool_context().Pool(workers) as pool:
                 results = pool.map(
-                    _write_sample, tasks,
-                    chunksize=max(1, len(tasks) // (workers * 8)))
+                    _write_sample,
+                    tasks,
+                    chunksize=max(1,
+                                  len(tasks) // (workers * 8)))
 
         cls_labels, records = {}, {}
         for name, labels, rec in results:
@@ -912,8 +938,8 @@ def generate_dataset(out_dir: str,
             records[name] = rec
         for split, num in (('train', num_train), ('val', num_val)):
             with open(
-                    osp.join(tmp, 'ImageSets', 'Segmentation',
-                             f'{split}.txt'), 'w') as f:
+                    osp.join(tmp, 'ImageSets', 'Segmentation', f'{split}.txt'),
+                    'w') as f:
                 f.write(''.join(f'{n}\n' for n in _names(split, num)))
         with open(osp.join(tmp, 'classes.txt'), 'w') as f:
             f.write(''.join(f'{c}\n' for c in TOY_CLASSES))
@@ -938,8 +964,7 @@ def generate_dataset(out_dir: str,
             stats=stats,
             images=records)
         # toy_meta.json last: its presence marks a finished folder.
-        with open(osp.join(tmp, 'toy_meta.json'), 'w') as f:
-            json.dump(meta, f, indent=1, sort_keys=True)
+        _dump_meta(osp.join(tmp, 'toy_meta.json'), meta)
 
         old = None
         if osp.exists(out_dir):

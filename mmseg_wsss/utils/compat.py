@@ -22,6 +22,7 @@ import importlib.util
 import os.path as osp
 import sys
 import types
+import warnings
 from typing import Callable
 
 MMCV_INSTALL_HINT = (
@@ -82,6 +83,10 @@ def install_mmcv_lite_ops_shim() -> bool:
     """
     if has_compiled_mmcv_ops():
         return False
+    # mmcv-lite says so on every import of mmcv.cnn; we know, and say it
+    # once, clearly, where a compiled op is actually needed.
+    warnings.filterwarnings(
+        'ignore', message='Fail to import ``MultiScaleDeformableAttention``')
     current = sys.modules.get('mmcv.ops')
     if isinstance(current, _LiteOpsModule):
         return True

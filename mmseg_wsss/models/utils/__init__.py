@@ -2,9 +2,10 @@
 from .cam import (IGNORE_INDEX, cam_from_weights, cam_score_map, cam_to_label,
                   mask_outside_box, multi_scale_cam, normalize_cam,
                   pool_features, stack_cls_labels)
+from .dense_crf import CRF_PRESETS, CRFPool, DenseCRF
 
 __all__ = [
     'IGNORE_INDEX', 'cam_from_weights', 'cam_score_map', 'cam_to_label',
     'mask_outside_box', 'multi_scale_cam', 'normalize_cam', 'pool_features',
-    'stack_cls_labels'
+    'stack_cls_labels', 'CRF_PRESETS', 'CRFPool', 'DenseCRF'
 ]

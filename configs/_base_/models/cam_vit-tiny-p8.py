@@ -1,0 +1,36 @@
+# CAM baseline on a tiny ViT with 8x8 patches (12x12 tokens on 96 px), from
+# scratch: the toy ViT. GMP pooling as ToCo's ViT classifier.
+num_classes = 10  # background + 9 toy classes; the tools sync it to the data
+data_preprocessor = dict(
+    type='SegDataPreProcessor',
+    mean=[123.675, 116.28, 103.53],
+    std=[58.395, 57.12, 57.375],
+    bgr_to_rgb=True,
+    pad_val=0,
+    seg_pad_val=255,
+    size=(96, 96))
+model = dict(
+    type='CAMSegmentor',
+    data_preprocessor=data_preprocessor,
+    backbone=dict(
+        type='VisionTransformer',
+        img_size=(96, 96),
+        patch_size=8,
+        in_channels=3,
+        embed_dims=128,
+        num_layers=4,
+        num_heads=4,
+        mlp_ratio=4,
+        out_indices=3,
+        qkv_bias=True,
+        with_cls_token=True,
+        output_cls_token=False,
+        patch_bias=True,
+        final_norm=True,
+        interpolate_mode='bicubic'),
+    cls_head=dict(
+        type='CAMClsHead',
+        in_channels=128,
+        num_classes=num_classes,
+        pooling='gmp'),
+    test_cfg=dict(scales=(1.0, ), flip=True, bkg_thr=0.5))

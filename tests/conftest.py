@@ -1,0 +1,27 @@
+# Copyright (c) OpenMMLab. All rights reserved.
+import os.path as osp
+import sys
+
+import pytest
+
+REPO_ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..'))
+if REPO_ROOT not in sys.path:
+    sys.path.insert(0, REPO_ROOT)
+
+import mmseg_wsss  # noqa: E402,F401
+
+
+@pytest.fixture(scope='session', autouse=True)
+def _mmseg_scope():
+    from mmseg.utils import register_all_modules
+    register_all_modules(init_default_scope=True)
+
+
+@pytest.fixture(scope='session')
+def toy_root(tmp_path_factory):
+    """A small generated toy dataset (48 px, 32 train + 8 val images)."""
+    from mmseg_wsss.datasets.toy_generator import generate_dataset
+    root = str(tmp_path_factory.mktemp('toy') / 'toy48')
+    generate_dataset(
+        root, num_train=32, num_val=8, size=48, seed=0, workers=1)
+    return root

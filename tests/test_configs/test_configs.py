@@ -1,0 +1,122 @@
+# Copyright (c) OpenMMLab. All rights reserved.
+"""Every config builds; toy configs run a loss and a predict step; full-size
+configs have the expected size and one loss step at batch 1, 224 px."""
+import glob
+import os.path as osp
+
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.structures import LabelData
+from mmseg.registry import MODELS
+from mmseg.structures import SegDataSample
+
+from conftest import REPO_ROOT
+
+CONFIGS = sorted(
+    glob.glob(osp.join(REPO_ROOT, 'configs', '*', '*.py')))
+CONFIGS = [c for c in CONFIGS if '_base_' not in c]
+
+# Backbone parameter counts (millions) of the full-size models: ViT-B/16
+# (timm's 85.80M without its head), ResNet-50/101 V1c without fc.
+BACKBONE_PARAMS = {
+    ('VisionTransformer', 768): 85.80,
+    ('ResNetV1c', 50): 23.53,
+    ('ResNetV1c', 101): 42.52,
+}
+
+
+def _strip_pretrained(cfg):
+    """No downloads here: drop init_cfg/pretrained checkpoints."""
+    if isinstance(cfg, dict):
+        init = cfg.get('init_cfg')
+        if isinstance(init, dict) and init.get('type') == 'Pretrained':
+            cfg['init_cfg'] = None
+        if 'pretrained' in cfg:
+            cfg['pretrained'] = None
+        for v in cfg.values():
+            _strip_pretrained(v)
+    elif isinstance(cfg, (list, tuple)):
+        for v in cfg:
+            _strip_pretrained(v)
+
+
+def build(config):
+    cfg = Config.fromfile(config)
+    _strip_pretrained(cfg.model)
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    return cfg, model
+
+
+def fake_batch(num_classes, batch, size):
+    inputs = [torch.randint(0, 255, (3, size, size), dtype=torch.uint8)
+              for _ in range(batch)]
+    samples = []
+    for i in range(batch):
+        s = SegDataSample()
+        label = torch.zeros(num_classes - 1)
+        label[i % (num_classes - 1)] = 1
+        s.gt_cls_label = LabelData(data=label)
+        s.set_metainfo(dict(img_shape=(size, size), ori_shape=(size, size),
+                            pad_shape=(size, size)))
+        samples.append(s)
+    return dict(inputs=inputs, data_samples=samples)
+
+
+def test_every_config_is_collected():
+    assert len(CONFIGS) >= 12
+
+
+@pytest.mark.parametrize('config', CONFIGS, ids=osp.basename)
+def test_config_builds(config):
+    cfg, model = build(config)
+    n = sum(p.numel() for p in model.parameters()) / 1e6
+    assert model.num_classes == cfg.model.cls_head.num_classes
+    if 'toy' in osp.basename(config):
+        assert n < 5
+        return
+    bb = cfg.model.backbone
+    key = (bb.type, bb.get('depth', bb.get('embed_dims')))
+    head = cfg.model.cls_head
+    expected = BACKBONE_PARAMS[key] + (
+        head.num_classes - 1) * head.in_channels / 1e6
+    assert abs(n - expected) < 0.01, (key, n, expected)
+
+
+TOY = [c for c in CONFIGS if 'toy-' in osp.basename(c)]
+
+
+@pytest.mark.parametrize('config', TOY, ids=osp.basename)
+def test_toy_config_loss_and_predict(config):
+    cfg, model = build(config)
+    data = fake_batch(model.num_classes, batch=2, size=64)
+    model.train()
+    batch = model.data_preprocessor(data, True)
+    losses = model(**batch, mode='loss')
+    assert set(losses) == {'loss_cls'}
+    loss = sum(losses.values())
+    loss.backward()
+    assert torch.isfinite(loss)
+    grads = [p.grad for p in model.backbone.parameters() if p.requires_grad]
+    assert any(g is not None and g.abs().sum() > 0 for g in grads)
+    model.eval()
+    with torch.no_grad():
+        out = model.test_step(fake_batch(model.num_classes, 1, 64))
+    assert out[0].pred_sem_seg.data.shape == (1, 64, 64)
+    assert out[0].seg_logits.data.shape[0] == model.num_classes
+
+
+@pytest.mark.parametrize('family', ['cam_vit-b16', 'cam_r50-d8'])
+def test_full_size_loss_step(family):
+    """One full-size loss step per method at batch 1 and 224 px."""
+    config = osp.join(REPO_ROOT, 'configs', 'cam_baseline',
+                      f'{family}_2xb2-20k_voc12aug-448x448.py')
+    cfg, model = build(config)
+    model.data_preprocessor.size = (224, 224)
+    model.train()
+    batch = model.data_preprocessor(fake_batch(model.num_classes, 1, 224),
+                                    True)
+    loss = sum(model(**batch, mode='loss').values())
+    loss.backward()
+    assert torch.isfinite(loss)

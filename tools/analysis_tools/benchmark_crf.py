@@ -1,0 +1,121 @@
+# Copyright (c) OpenMMLab. All rights reserved.
+"""Throughput of the dense-CRF post-processing (DenseCRF + CRFPool).
+
+Example (VOC-sized inputs, ToCo's test-time CRF)::
+
+    python tools/analysis_tools/benchmark_crf.py --preset toco \\
+        --num-images 24 --height 375 --width 500 --num-classes 21 \\
+        --workers 1 2
+
+Inputs are random but structured like real ones: a smooth random RGB image
+and the softmax of smooth random logits. Prints images/s per worker count
+(``--workers 0`` runs inline in this process); timings are figures only.
+"""
+import argparse
+import os
+import time
+
+import cv2
+import numpy as np
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description='Benchmark the dense CRF (images/s per worker count).')
+    parser.add_argument(
+        '--preset',
+        default='toco',
+        help='CRF preset (toco, toco_cam, 1stage, rrm)')
+    parser.add_argument('--num-images', type=int, default=24)
+    parser.add_argument('--height', type=int, default=375)
+    parser.add_argument('--width', type=int, default=500)
+    parser.add_argument('--num-classes', type=int, default=21)
+    parser.add_argument(
+        '--workers',
+        type=int,
+        nargs='+',
+        default=[1, 2],
+        help='worker counts to time (0 = inline, no pool)')
+    parser.add_argument(
+        '--xy-scale', type=float, default=1.0, help='DenseCRF xy_scale')
+    parser.add_argument(
+        '--return-label',
+        action='store_true',
+        help='workers return label maps instead of probabilities')
+    parser.add_argument(
+        '--num-distinct',
+        type=int,
+        default=4,
+        help='distinct inputs generated and cycled (bounds memory)')
+    parser.add_argument('--seed', type=int, default=0)
+    return parser.parse_args(argv)
+
+
+def _smooth_noise(rng: np.random.Generator, channels: int, height: int,
+                  width: int, cell: int) -> np.ndarray:
+    """(height, width, channels) float32 noise, smooth over ~cell pixels."""
+    small = rng.standard_normal(
+        (max(2, height // cell), max(2, width // cell), channels))
+    out = cv2.resize(
+        small.astype(np.float32), (width, height),
+        interpolation=cv2.INTER_CUBIC)
+    return out.reshape(height, width, channels)
+
+
+def make_sample(rng: np.random.Generator, height: int, width: int,
+                num_classes: int):
+    """A smooth random (H, W, 3) uint8 image and (C, H, W) softmax probs."""
+    image = _smooth_noise(rng, 3, height, width, cell=24) * 50 + 128
+    image += rng.normal(scale=4, size=image.shape)  # sensor-like noise
+    image = np.clip(image, 0, 255).astype(np.uint8)
+    logits = _smooth_noise(rng, num_classes, height, width, cell=48) * 3
+    logits = logits.transpose(2, 0, 1)
+    probs = np.exp(logits - logits.max(0, keepdims=True))
+    probs /= probs.sum(0, keepdims=True)
+    return image, probs.astype(np.float32)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    # Imported after argument parsing: the package import takes seconds.
+    from mmseg_wsss.models.utils.dense_crf import CRFPool, DenseCRF
+
+    crf = DenseCRF(preset=args.preset, xy_scale=args.xy_scale)
+    rng = np.random.default_rng(args.seed)
+    samples = [
+        make_sample(rng, args.height, args.width, args.num_classes)
+        for _ in range(max(1, min(args.num_distinct, args.num_images)))
+    ]
+    print(f'dense CRF benchmark: preset={args.preset} {crf.params}')
+    print(f'inputs: {args.num_images} images of {args.height}x{args.width}, '
+          f'{args.num_classes} classes (probs float32), '
+          f'return_label={args.return_label}, '
+          f'cpu_count={os.cpu_count()}')
+    if hasattr(os, 'getloadavg'):  # other load skews the figures
+        print('load average before: %.2f %.2f %.2f' % os.getloadavg())
+
+    def items():
+        for i in range(args.num_images):
+            yield samples[i % len(samples)]
+
+    for workers in args.workers:
+        start = time.perf_counter()
+        with CRFPool(
+                crf, num_workers=workers,
+                return_label=args.return_label) as pool:
+            ready = time.perf_counter()
+            cpu = time.process_time()
+            pool.map(items())
+            elapsed = time.perf_counter() - ready
+            cpu = time.process_time() - cpu
+        line = (f'workers={workers}: {args.num_images / elapsed:.2f} img/s '
+                f'({elapsed / args.num_images:.3f} s/img, '
+                f'pool start {ready - start:.2f} s')
+        if workers == 0:  # all CRF work is in this process: CPU time too
+            line += f', {cpu / args.num_images:.3f} CPU s/img'
+        print(line + ')')
+    return 0
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())
