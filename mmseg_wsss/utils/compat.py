@@ -116,7 +116,8 @@ def register_checkpoint_safe_globals() -> None:
         return
     import numpy as np
     from mmengine.logging import HistoryBuffer
-    safe = [HistoryBuffer, np.dtype, np.ndarray]
+    # `bytes` rebuilds the data of empty arrays; it runs no code.
+    safe = [HistoryBuffer, np.dtype, np.ndarray, bytes]
     # numpy scalars are pickled through these reconstructors.
     multiarray = getattr(np, '_core', None) or np.core
     safe += [multiarray.multiarray._reconstruct, multiarray.multiarray.scalar]
@@ -137,6 +138,29 @@ def register_checkpoint_safe_globals() -> None:
     except ImportError:  # pragma: no cover
         pass
     add_safe_globals(safe)
+    _make_history_buffer_weights_only_safe(HistoryBuffer)
+
+
+def _make_history_buffer_weights_only_safe(history_buffer_cls) -> None:
+    """Pickle ``HistoryBuffer`` without its statistics methods.
+
+    mmengine's ``HistoryBuffer.__getstate__`` stores the class-level
+    ``_statistics_methods`` (functions, pickled through ``getattr``) in every
+    instance, which a weights-only load refuses, and allowing ``getattr``
+    would defeat the check. The methods are registered on the class at
+    import time anyway, so the state need not carry them; loading a state
+    that does carry them keeps working through mmengine's ``__setstate__``.
+    """
+    if getattr(history_buffer_cls, '_mmseg_wsss_patched', False):
+        return
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state.pop('statistics_methods', None)
+        return state
+
+    history_buffer_cls.__getstate__ = __getstate__
+    history_buffer_cls._mmseg_wsss_patched = True
 
 
 def apply_compat() -> None:

@@ -372,12 +372,6 @@ def test_cam_to_label_mode_errors(kwargs):
         cam_to_label(CAM, BOTH, **kwargs)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason='cam_to_label accepts bkg_thr together with only one of '
-    'low_thr/high_thr and silently ignores it (the mode check tests '
-    '`(bkg_thr is None) == (low_thr is None or high_thr is None)`, which '
-    'is False for bkg_thr + low_thr); mixing the modes should raise.')
 def test_cam_to_label_mixed_partial_modes_raise():
     with pytest.raises(ValueError):
         cam_to_label(CAM, BOTH, bkg_thr=0.5, low_thr=0.25)

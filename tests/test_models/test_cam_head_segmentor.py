@@ -115,14 +115,6 @@ def test_cam_cls_head_missing_labels_raises():
         head.loss(torch.randn(1, 4, 2, 2), [s])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason='num_classes=2 (background + one object class) is accepted by '
-    'CAMClsHead, but its default loss (mmseg CrossEntropyLoss, '
-    'use_sigmoid=True) squeezes (B,1) logits to (B,) while the target stays '
-    '(B,1), and mmseg binary_cross_entropy asserts "Only pred shape [N, C], '
-    'label shape [N] ..." - a one-class custom dataset cannot train.')
 def test_cam_cls_head_single_foreground_class_loss():
     head = CAMClsHead(in_channels=4, num_classes=2)
     feat = torch.randn(3, 4, 2, 2)

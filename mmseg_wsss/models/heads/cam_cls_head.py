@@ -73,6 +73,9 @@ class CAMClsHead(BaseModule):
                      batch_data_samples: List) -> Dict[str, Tensor]:
         """Multi-label soft-margin loss against ``gt_cls_label``."""
         target = stack_cls_labels(batch_data_samples).to(logits)
+        if target.shape[1] == 1:
+            # mmseg's sigmoid CE squeezes a single-class prediction to (B,).
+            target = target.squeeze(1)
         return {self.loss_cls.loss_name: self.loss_cls(logits, target)}
 
     def loss(self, feats: Union[Tensor, Sequence[Tensor]],

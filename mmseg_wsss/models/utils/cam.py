@@ -157,7 +157,9 @@ def cam_to_label(cam: Tensor,
     Returns:
         Tensor: (B, H, W) int64 label map (0 bg, 1..C fg, ignore_index).
     """
-    if (bkg_thr is None) == (low_thr is None or high_thr is None):
+    train_mode = low_thr is not None or high_thr is not None
+    if (bkg_thr is not None) == train_mode or (
+            train_mode and (low_thr is None or high_thr is None)):
         raise ValueError('Give either bkg_thr (evaluation) or both low_thr '
                          'and high_thr (training).')
     cam = cam * cls_label[:, :, None, None].to(cam.dtype)
