@@ -1,2 +1,2 @@
-# Short name of cam_r18-tiny_1xb16-2k_toy-96x96.py (the quick-start config)
-_base_ = './cam_r18-tiny_1xb16-2k_toy-96x96.py'
+# Short name of cam_r18-tiny_1xb16-3k_toy-96x96.py (the quick-start config)
+_base_ = './cam_r18-tiny_1xb16-3k_toy-96x96.py'

@@ -1,2 +1,2 @@
-# Short name of cam_vit-tiny-p8_1xb16-2k_toy-96x96.py
-_base_ = './cam_vit-tiny-p8_1xb16-2k_toy-96x96.py'
+# Short name of cam_vit-tiny-p8_1xb16-3k_toy-96x96.py
+_base_ = './cam_vit-tiny-p8_1xb16-3k_toy-96x96.py'

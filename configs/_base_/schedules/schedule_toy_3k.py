@@ -1,5 +1,6 @@
-# Toy schedule: AdamW, linear warm-up then poly decay, measured in iterations.
-max_iters = 2000
+# Toy schedule: AdamW lr 1e-3, 150 linear warm-up iterations, then poly decay
+# to 0 at 3,000 iterations (batch 16: 24 epochs of the 2,000 toy images).
+max_iters = 3000
 optim_wrapper = dict(
     type='OptimWrapper',
     optimizer=dict(
