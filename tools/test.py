@@ -41,6 +41,15 @@ def parse_args():
     parser.add_argument(
         '--wait-time', type=float, default=2, help='the interval of show (s)')
     parser.add_argument(
+        '--crf',
+        action='store_true',
+        help='refine the predictions with dense CRF as the config says '
+        '(model.test_cfg.crf: preset, xy_scale, prob_mode, num_workers)')
+    parser.add_argument(
+        '--crf-workers',
+        type=int,
+        help='CRF worker processes (overrides the config)')
+    parser.add_argument(
         '--data-root',
         help='use this dataset folder for every dataloader; for a '
         'VOC-layout folder with classes.txt the class count follows it')
@@ -89,6 +98,24 @@ def trigger_visualization_hook(cfg, args):
     return cfg
 
 
+def crf_evaluator(cfg, num_workers=None) -> dict:
+    """The test evaluator with dense CRF, from ``model.test_cfg.crf``."""
+    crf = dict((cfg.model.get('test_cfg') or {}).get('crf') or {})
+    if not crf:
+        raise ValueError(
+            f'--crf: the config has no model.test_cfg.crf, e.g. '
+            "dict(preset='toco', prob_mode='softmax')")
+    metric = dict(
+        type='CRFIoUMetric',
+        iou_metrics=cfg.test_evaluator.get('iou_metrics', ['mIoU']),
+        prob_mode=crf.pop('prob_mode', 'softmax'),
+        num_workers=crf.pop('num_workers', 2),
+        crf=crf)
+    if num_workers is not None:
+        metric['num_workers'] = num_workers
+    return metric
+
+
 def main():
     args = parse_args()
     if not osp.isfile(args.checkpoint):
@@ -117,6 +144,9 @@ def main():
         cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
         cfg.tta_model.module = cfg.model
         cfg.model = cfg.tta_model
+
+    if args.crf:
+        cfg.test_evaluator = crf_evaluator(cfg, args.crf_workers)
 
     if args.out is not None:
         cfg.test_evaluator['output_dir'] = args.out

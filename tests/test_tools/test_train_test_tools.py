@@ -120,3 +120,36 @@ def test_kill_and_resume(toy_root, tmp_path):
     assert pngs == sorted(n + '.png' for n in val)
     with open(osp.join(str(tmp_path / 'test'), 'metrics.json')) as f:
         assert 0 <= json.load(f)['mIoU'] <= 100
+
+    # --crf refines with the config's CRF (model.test_cfg.crf) in workers.
+    crf = _run([
+        'tools/test.py', CONFIG,
+        osp.join(work_dir, f'iter_{done + 2}.pth'), '--data-root', toy_root,
+        '--crf', '--crf-workers', '2', '--work-dir',
+        str(tmp_path / 'test_crf'), '--cfg-options',
+        'test_dataloader.num_workers=0',
+        'test_dataloader.persistent_workers=False'
+    ])
+    assert crf.returncode == 0, crf.stderr[-3000:]
+    with open(osp.join(str(tmp_path / 'test_crf'), 'metrics.json')) as f:
+        assert 0 <= json.load(f)['mIoU'] <= 100
+
+
+def test_crf_needs_config_entry(toy_root, tmp_path):
+    import importlib.util
+
+    from mmengine.config import Config
+    spec = importlib.util.spec_from_file_location(
+        'wsss_tools_test', osp.join(REPO_ROOT, 'tools', 'test.py'))
+    tools_test = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tools_test)
+    crf_evaluator = tools_test.crf_evaluator
+    cfg = Config.fromfile(CONFIG)
+    metric = crf_evaluator(cfg, num_workers=3)
+    assert metric['type'] == 'CRFIoUMetric'
+    assert metric['num_workers'] == 3
+    assert metric['prob_mode'] == 'normalize'
+    assert metric['crf'] == dict(preset='toco_cam', xy_scale=96 / 448)
+    cfg.model.test_cfg.pop('crf')
+    with pytest.raises(ValueError, match='test_cfg.crf'):
+        crf_evaluator(cfg)

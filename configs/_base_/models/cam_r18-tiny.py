@@ -29,4 +29,10 @@ model = dict(
         in_channels=128,
         num_classes=num_classes,
         pooling='gap'),
-    test_cfg=dict(scales=(1.0, ), flip=True, bkg_thr=0.5))
+    test_cfg=dict(
+        scales=(1.0, ),
+        flip=True,
+        bkg_thr=0.5,
+        # tools/test.py --crf: ToCo's CAM-label CRF on the normalised
+        # [bkg_thr, CAMs] stack; xy std scaled by image size / 448.
+        crf=dict(preset='toco_cam', xy_scale=96 / 448, prob_mode='normalize')))

@@ -30,4 +30,10 @@ model = dict(
         in_channels=2048,
         num_classes=num_classes,
         pooling='gap'),
-    test_cfg=dict(scales=(1.0, 0.5, 1.5), flip=True, bkg_thr=0.5))
+    test_cfg=dict(
+        scales=(1.0, 0.5, 1.5),
+        flip=True,
+        bkg_thr=0.5,
+        # tools/test.py --crf: ToCo's CAM-label CRF on the normalised
+        # [bkg_thr, CAMs] stack.
+        crf=dict(preset='toco_cam', prob_mode='normalize')))
