@@ -18,7 +18,7 @@ PYTHONPATH="$(dirname "$0")/..":$PYTHONPATH \
     --nproc_per_node=$GPUS \
     --master_port=$PORT \
     "$(dirname "$0")/test.py" \
-    $CONFIG \
-    $CHECKPOINT \
+    "$CONFIG" \
+    "$CHECKPOINT" \
     --launcher pytorch \
-    ${@:4}
+    "${@:4}"

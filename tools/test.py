@@ -46,6 +46,17 @@ def parse_args():
         help='refine the predictions with dense CRF as the config says '
         '(model.test_cfg.crf: preset, xy_scale, prob_mode, num_workers)')
     parser.add_argument(
+        '--pseudo-labels',
+        nargs='?',
+        const='train',
+        metavar='SPLIT',
+        help='score the CAM pseudo labels of a training split instead '
+        '(default: train, i.e. ImageSets/Segmentation/train.txt; VOC train '
+        'is the 1,464 images the papers score): classes come from the '
+        'image-level labels (test_cfg.cls_source=gt), with the method\'s own '
+        'CAM scales and background threshold; combine with --crf for the '
+        'CAM-label CRF')
+    parser.add_argument(
         '--crf-workers',
         type=int,
         help='CRF worker processes (overrides the config)')
@@ -116,6 +127,15 @@ def crf_evaluator(cfg, num_workers=None) -> dict:
     return metric
 
 
+def use_training_split(cfg, split: str) -> None:
+    """Test on ``split`` with ground-truth image labels selecting the CAMs."""
+    dataset = cfg.test_dataloader.dataset
+    dataset.ann_file = f'ImageSets/Segmentation/{split}.txt'
+    dataset.pop('indices', None)
+    cfg.model.test_cfg = dict(cfg.model.get('test_cfg') or {})
+    cfg.model.test_cfg['cls_source'] = 'gt'
+
+
 def main():
     args = parse_args()
     if not osp.isfile(args.checkpoint):
@@ -145,6 +165,8 @@ def main():
         cfg.tta_model.module = cfg.model
         cfg.model = cfg.tta_model
 
+    if args.pseudo_labels:
+        use_training_split(cfg, args.pseudo_labels)
     if args.crf:
         cfg.test_evaluator = crf_evaluator(cfg, args.crf_workers)
 

@@ -16,3 +16,6 @@ load_from = None
 resume = False
 randomness = dict(seed=0)
 tta_model = dict(type='SegTTAModel')
+# Logs world size x per-process batch = total, and warns when the total
+# differs from auto_scale_lr.base_batch_size (the paper's total batch).
+custom_hooks = [dict(type='TotalBatchInfoHook')]

@@ -45,5 +45,5 @@ val_dataloader = dict(
         ann_file='ImageSets/Segmentation/val.txt',
         pipeline=test_pipeline))
 test_dataloader = val_dataloader
-val_evaluator = dict(type='IoUMetric', iou_metrics=['mIoU'])
+val_evaluator = dict(type='WSSSIoUMetric', iou_metrics=['mIoU'])
 test_evaluator = val_evaluator

@@ -1,4 +1,5 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 from .crf_iou_metric import CRFIoUMetric
+from .wsss_iou_metric import WSSSIoUMetric
 
-__all__ = ['CRFIoUMetric']
+__all__ = ['CRFIoUMetric', 'WSSSIoUMetric']

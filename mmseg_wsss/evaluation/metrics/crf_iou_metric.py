@@ -4,15 +4,15 @@ from typing import Dict, Optional, Sequence
 import mmcv
 import numpy as np
 import torch
-from mmseg.evaluation import IoUMetric
 
 from mmseg_wsss.models.utils import CRFPool, DenseCRF
 from mmseg_wsss.registry import METRICS
+from .wsss_iou_metric import WSSSIoUMetric
 
 
 @METRICS.register_module()
-class CRFIoUMetric(IoUMetric):
-    """:class:`IoUMetric` of dense-CRF refined predictions.
+class CRFIoUMetric(WSSSIoUMetric):
+    """:class:`WSSSIoUMetric` of dense-CRF refined predictions.
 
     For every test image the model's fused scores (``seg_logits``, already
     at the original resolution) are turned into probabilities, refined by a
@@ -30,7 +30,7 @@ class CRFIoUMetric(IoUMetric):
             scores divided by their per-pixel sum, as ToCo does for CAM
             score stacks). Defaults to 'softmax'.
         num_workers (int): CRF worker processes (0: inline). Defaults to 2.
-        **kwargs: Arguments of :class:`IoUMetric`.
+        **kwargs: Arguments of :class:`mmseg.evaluation.IoUMetric`.
     """
 
     def __init__(self,

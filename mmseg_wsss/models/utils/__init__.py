@@ -3,9 +3,11 @@ from .cam import (IGNORE_INDEX, cam_from_weights, cam_score_map, cam_to_label,
                   mask_outside_box, multi_scale_cam, normalize_cam,
                   pool_features, stack_cls_labels)
 from .dense_crf import CRF_PRESETS, CRFPool, DenseCRF
+from .ms_fusion import fuse_max_over_scales, fuse_mean_with_bg_power
 
 __all__ = [
     'IGNORE_INDEX', 'cam_from_weights', 'cam_score_map', 'cam_to_label',
     'mask_outside_box', 'multi_scale_cam', 'normalize_cam', 'pool_features',
-    'stack_cls_labels', 'CRF_PRESETS', 'CRFPool', 'DenseCRF'
+    'stack_cls_labels', 'CRF_PRESETS', 'CRFPool', 'DenseCRF',
+    'fuse_max_over_scales', 'fuse_mean_with_bg_power'
 ]

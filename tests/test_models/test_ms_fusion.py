@@ -1,0 +1,84 @@
+# Copyright (c) OpenMMLab. All rights reserved.
+import pytest
+import torch
+
+from mmseg_wsss.models.utils import (fuse_max_over_scales,
+                                     fuse_mean_with_bg_power)
+
+
+def _ramp(x):
+    W = x.shape[-1]
+    return torch.arange(W, dtype=x.dtype).expand_as(x[:, :1])
+
+
+def test_max_over_scales_undoes_the_flip():
+    # A logit that is not flip-equivariant: fg = image * column index.
+    def logit_fn(x):
+        fg = x[:, :1] * _ramp(x)
+        return torch.cat([torch.zeros_like(fg), fg], dim=1)
+
+    x = torch.rand(2, 3, 4, 6)
+    probs = fuse_max_over_scales(logit_fn, x, scales=(1.0, ), flip=True)
+    # view + unflipped flip = x * (j + (W-1-j)) = x * (W-1)
+    expected_fg = x[:, :1] * 5
+    expected = torch.cat([torch.zeros_like(expected_fg), expected_fg],
+                         1).softmax(1)
+    torch.testing.assert_close(probs, expected)
+    no_flip = fuse_max_over_scales(logit_fn, x, scales=(1.0, ), flip=False)
+    assert not torch.allclose(no_flip, probs)
+
+
+def test_max_not_mean_over_scales():
+    # fg logit = input height / 4: the largest scale gives the largest.
+    def logit_fn(x):
+        B, _, h, w = x.shape
+        fg = torch.full((B, 1, h, w), h / 4.)
+        return torch.cat([torch.zeros_like(fg), fg], dim=1)
+
+    x = torch.zeros(1, 3, 8, 8)
+    probs = fuse_max_over_scales(
+        logit_fn, x, scales=(1.0, 0.5, 1.5), flip=False)
+    assert probs.shape == (1, 2, 8, 8)
+    expected = torch.tensor([0., 12 / 4]).softmax(0)  # 1.5 x 8 = 12
+    torch.testing.assert_close(probs[0, :, 0, 0], expected)
+    # with flip the two views are summed: 2 x 3
+    probs = fuse_max_over_scales(logit_fn, x, scales=(1.0, 1.5), flip=True)
+    torch.testing.assert_close(probs[0, :, 3, 3],
+                               torch.tensor([0., 6.]).softmax(0))
+
+
+def test_mean_with_bg_power_and_class_cut():
+    # Two classes + bg; masks depend on the scale so the mean is visible.
+    def mask_fn(x):
+        B, _, h, w = x.shape
+        bg = torch.full((B, 1, h, w), 0.5 if h == 8 else 0.7)
+        a = (1 - bg) * _ramp(x) / (w - 1)
+        b = 1 - bg - a
+        cls = torch.tensor([[2.0, -4.0]]).expand(B, 2)  # a present, b not
+        return torch.cat([bg, a, b], 1), cls
+
+    x = torch.zeros(1, 3, 8, 8)
+    out = fuse_mean_with_bg_power(
+        mask_fn, x, scales=(1.0, 0.5), flip=True, bg_pow=3, fp_cut=0.1)
+    # bg mean over 2 scales x 2 flips = (0.5 + 0.7) / 2 = 0.6 -> 0.216
+    torch.testing.assert_close(out[0, 0], torch.full((8, 8), 0.6**3))
+    # flip undone and averaged: `a` of a view + its flip is symmetric
+    torch.testing.assert_close(out[0, 1], out[0, 1].flip(-1))
+    assert torch.all(out[0, 1] > 0)
+    # sigmoid(-4) = 0.018 < fp_cut: class b removed
+    assert torch.all(out[0, 2] == 0)
+    # ground-truth labels instead of predicted presence
+    gt = fuse_mean_with_bg_power(
+        mask_fn, x, scales=(1.0, ), cls_label=torch.tensor([[0., 1.]]))
+    assert torch.all(gt[0, 1] == 0) and torch.all(gt[0, 2] > 0)
+
+
+@pytest.mark.parametrize('size', [(5, 7)])
+def test_out_size(size):
+    def logit_fn(x):
+        return torch.zeros(x.shape[0], 3, *x.shape[-2:])
+
+    out = fuse_max_over_scales(
+        logit_fn, torch.zeros(1, 3, 8, 8), scales=(1.0, ), out_size=size)
+    assert out.shape == (1, 3, *size)
+    torch.testing.assert_close(out.sum(1), torch.ones(1, *size))

@@ -1,0 +1,196 @@
+# Copyright (c) OpenMMLab. All rights reserved.
+"""Distributed training on the CPU (gloo): it runs, and it is equivalent.
+
+Both tests launch two processes with ``torch.distributed.run``; they need no
+GPU and run on 2 CPU cores in well under a minute each.
+"""
+import glob
+import json
+import math
+import os
+import os.path as osp
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from conftest import REPO_ROOT
+
+CONFIG = osp.join(REPO_ROOT, 'configs', 'cam_baseline', 'cam_vit_toy.py')
+PROBE = osp.join(REPO_ROOT, 'tests', 'test_tools', 'dist_loss_probe.py')
+TIMEOUT = 180
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(('127.0.0.1', 0))
+        return sock.getsockname()[1]
+
+
+def _env(**extra):
+    env = dict(os.environ, PYTHONUNBUFFERED='1', **extra)
+    # A stale rendezvous from the calling environment must not leak in.
+    for key in ('RANK', 'WORLD_SIZE', 'LOCAL_RANK', 'MASTER_ADDR',
+                'MASTER_PORT'):
+        env.pop(key, None)
+    return env
+
+
+def _run(cmd, **extra_env):
+    proc = subprocess.run(
+        cmd,
+        cwd=REPO_ROOT,
+        env=_env(**extra_env),
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT)
+    log = proc.stdout + proc.stderr
+    assert proc.returncode == 0, f'{cmd} failed:\n{log[-5000:]}'
+    return log
+
+
+def _probe(out_dir, data_root, batch_size, nproc):
+    args = [
+        PROBE, CONFIG, '--data-root', data_root, '--out-dir', out_dir,
+        '--batch-size',
+        str(batch_size)
+    ]
+    if nproc == 1:
+        cmd = [sys.executable] + args
+    else:
+        cmd = [
+            sys.executable, '-m', 'torch.distributed.run',
+            f'--nproc_per_node={nproc}', f'--master_port={_free_port()}'
+        ] + args + ['--launcher', 'pytorch']
+    log = _run(cmd)
+    records = []
+    for rank in range(nproc):
+        path = osp.join(out_dir, f'rank{rank}.json')
+        assert osp.exists(path), f'rank {rank} wrote nothing:\n{log[-5000:]}'
+        with open(path) as f:
+            records.append(json.load(f))
+    assert sorted(
+        os.listdir(out_dir)) == sorted([f'rank{r}.json'
+                                        for r in range(nproc)] + ['work_dir'])
+    return records, log
+
+
+def _assert_grads_close(actual, expected, rtol=1e-4):
+    """Per-parameter [norm, sum] of two gradients agree."""
+    assert actual.keys() == expected.keys()
+    max_norm = max(g[0] for g in expected.values() if g is not None)
+    assert max_norm > 0
+    for name, exp in expected.items():
+        act = actual[name]
+        assert (act is None) == (exp is None), name
+        if exp is None:
+            continue
+        tol = dict(rel=rtol, abs=1e-7 * max_norm)
+        assert act[0] == pytest.approx(exp[0], **tol), (name, act, exp)
+        # Sums are often ~0 (LayerNorm invariances): an absolute tolerance
+        # scaled by the gradient's size.
+        assert act[1] == pytest.approx(
+            exp[1], rel=rtol, abs=1e-5 * max(exp[0], 1e-3 * max_norm)), \
+            (name, act, exp)
+
+
+def test_dist_train_equivalent_to_single_process(toy_root, tmp_path):
+    """2 processes x batch 2 == 1 process x batch 4 in the first iteration.
+
+    No random augmentation, no shuffling, the same seed: the mean of the two
+    ranks' losses (each a mean over its batch) is the loss of the 4-image
+    batch, and DDP's averaged gradient is the 4-image batch's gradient.
+    """
+    single, _ = _probe(str(tmp_path / 'single'), toy_root, 4, 1)
+    dist, log = _probe(str(tmp_path / 'dist'), toy_root, 2, 2)
+    (one, ) = single
+
+    # The launch really was 2-process gloo DDP.
+    assert 'No GPU: distributed CPU training with gloo' in log, log[-3000:]
+    assert one['world_size'] == 1 and one['batch_size'] == 4
+    assert one['model_wrapper'] != 'MMDistributedDataParallel'
+    for rank, rec in enumerate(dist):
+        assert rec['rank'] == rank
+        assert rec['world_size'] == 2 and rec['batch_size'] == 2
+        assert rec['model_wrapper'] == 'MMDistributedDataParallel'
+        assert len(rec['img_paths']) == 2
+
+    # Same images: the ranks split the single process's batch (interleaved,
+    # DistributedSampler style), without overlap.
+    assert len(one['img_paths']) == 4
+    assert len(set(one['img_paths'])) == 4
+    assert dist[0]['img_paths'] == one['img_paths'][0::2]
+    assert dist[1]['img_paths'] == one['img_paths'][1::2]
+    assert sorted(dist[0]['img_paths'] + dist[1]['img_paths']) == sorted(
+        one['img_paths'])
+
+    # Same initial weights on every rank and in the single process (weights
+    # are initialised after the DDP wrapper's broadcast, so the seed must
+    # make them identical).
+    assert dist[0]['init_sha256'] == dist[1]['init_sha256'] == \
+        one['init_sha256']
+
+    # The loss: mean over ranks of per-rank batch means == 4-image mean.
+    for rec in single + dist:
+        assert math.isfinite(rec['loss']) and rec['loss'] > 0
+        assert rec['loss'] == pytest.approx(
+            sum(rec['loss_terms'].values()), rel=1e-6)
+    dist_mean = (dist[0]['loss'] + dist[1]['loss']) / 2
+    # The ranks saw different images: the comparison is not trivial.
+    assert dist[0]['loss'] != pytest.approx(dist[1]['loss'], rel=1e-4)
+    assert dist_mean == pytest.approx(one['loss'], rel=1e-5), \
+        (one['loss'], dist[0]['loss'], dist[1]['loss'])
+    for term, value in one['loss_terms'].items():
+        assert (dist[0]['loss_terms'][term] +
+                dist[1]['loss_terms'][term]) / 2 == pytest.approx(
+                    value, rel=1e-5), term
+
+    # The gradient the optimizer applied: all-reduced (identical on both
+    # ranks) and equal to the single process's gradient of the 4 images.
+    _assert_grads_close(dist[1]['grads'], dist[0]['grads'], rtol=1e-6)
+    _assert_grads_close(dist[0]['grads'], one['grads'])
+
+
+def test_dist_train_sh_smoke(toy_root, tmp_path):
+    """tools/dist_train.sh CONFIG 2 trains with gloo on a CPU-only machine."""
+    work_dir = str(tmp_path / 'work')
+    log = _run(
+        [
+            'bash', 'tools/dist_train.sh', CONFIG, '2', '--data-root',
+            toy_root, '--work-dir', work_dir, '--cfg-options',
+            'train_cfg.max_iters=4', 'train_cfg.val_interval=4',
+            'train_dataloader.batch_size=2', 'train_dataloader.num_workers=0',
+            'train_dataloader.persistent_workers=False',
+            'val_dataloader.num_workers=0',
+            'val_dataloader.persistent_workers=False',
+            'default_hooks.logger.interval=1',
+            'default_hooks.checkpoint.interval=2'
+        ],
+        # dist_train.sh runs `python` unless PYTHON says otherwise.
+        PYTHON=sys.executable,
+        PORT=str(_free_port()))
+
+    for rank in (0, 1):
+        assert ('No GPU: distributed CPU training with gloo, rank '
+                f'{rank} of 2') in log, log[-5000:]
+    assert 'Total batch: 2 process(es) x 2 = 4' in log, log[-5000:]
+    for it in range(1, 5):
+        assert f'Iter(train) [{it}/4]' in log, log[-5000:]
+    assert 'Iter(train) [5/4]' not in log
+    assert 'mIoU' in log  # validation after iteration 4, on both ranks' data
+
+    # Checkpoints of the unwrapped model, written once (by rank 0).
+    assert osp.exists(osp.join(work_dir, 'iter_2.pth'))
+    ckpt = osp.join(work_dir, 'iter_4.pth')
+    with open(osp.join(work_dir, 'last_checkpoint')) as f:
+        assert f.read().strip() == ckpt
+    import torch
+    state = torch.load(ckpt, map_location='cpu')
+    assert state['meta']['iter'] == 4
+    keys = list(state['state_dict'])
+    assert keys and not any(k.startswith('module.') for k in keys)
+    assert any(k.startswith('backbone.') for k in keys)
+    assert any(k.startswith('cls_head.') for k in keys)
+    logs = glob.glob(osp.join(work_dir, '*', '*.log'))
+    assert len(logs) == 1, logs  # one run directory: rank 0 logs to file
