@@ -82,3 +82,37 @@ def test_out_size(size):
         logit_fn, torch.zeros(1, 3, 8, 8), scales=(1.0, ), out_size=size)
     assert out.shape == (1, 3, *size)
     torch.testing.assert_close(out.sum(1), torch.ones(1, *size))
+
+
+def test_wsss_encoder_decoder_keeps_fused_probabilities():
+    from mmengine.config import ConfigDict
+    from mmseg.registry import MODELS
+    from mmseg.structures import SegDataSample
+    torch.manual_seed(0)
+    cfg = ConfigDict(
+        type='WSSSEncoderDecoder',
+        data_preprocessor=dict(
+            type='SegDataPreProcessor', mean=[0., 0., 0.], std=[1., 1., 1.]),
+        backbone=dict(
+            type='ResNetV1c', depth=18, stem_channels=8, base_channels=8,
+            out_indices=(3, ), strides=(1, 2, 1, 1),
+            dilations=(1, 1, 2, 4)),
+        decode_head=dict(
+            type='FCNHead', in_channels=64, channels=8, num_convs=1,
+            num_classes=3, in_index=0),
+        test_cfg=dict(
+            mode='whole',
+            fusion=dict(type='max_over_scales', scales=(1.0, 1.5))))
+    model = MODELS.build(cfg).eval()
+    x = torch.rand(1, 3, 32, 32)
+    meta = dict(img_shape=(32, 32), ori_shape=(32, 32), pad_shape=(32, 32))
+    with torch.no_grad():
+        out = model.predict(x, [SegDataSample(metainfo=meta)])
+        expected = fuse_max_over_scales(model._forward, x, scales=(1.0, 1.5))
+    probs = out[0].seg_logits.data
+    torch.testing.assert_close(probs, expected[0])
+    torch.testing.assert_close(probs.sum(0), torch.ones(32, 32))
+    assert torch.equal(out[0].pred_sem_seg.data[0], probs.argmax(0))
+    model.test_cfg.fusion = dict(type='mean')
+    with pytest.raises(ValueError, match='fusion'):
+        model.predict(x, [SegDataSample(metainfo=meta)])

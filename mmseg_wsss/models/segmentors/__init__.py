@@ -1,4 +1,5 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 from .cam_segmentor import CAMSegmentor
+from .wsss_encoder_decoder import WSSSEncoderDecoder
 
-__all__ = ['CAMSegmentor']
+__all__ = ['CAMSegmentor', 'WSSSEncoderDecoder']
