@@ -101,6 +101,29 @@ def sync_num_classes(cfg: Config) -> Optional[int]:
     return len(classes)
 
 
+def load_tool_config(args) -> Config:
+    """The config of a tool invocation (``tools/train.py``, ``test.py``).
+
+    Loads ``args.config``, records ``args.launcher``, merges
+    ``args.cfg_options``, points every dataset at ``args.data_root`` (if
+    given), makes ``num_classes`` follow the data's classes, and sets the
+    work dir (CLI, then config, then ``./work_dirs/<config name>``).
+    """
+    cfg = Config.fromfile(args.config)
+    cfg.launcher = args.launcher
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    if args.data_root is not None:
+        set_data_root(cfg, args.data_root)
+    sync_num_classes(cfg)
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir', None) is None:
+        cfg.work_dir = osp.join('./work_dirs',
+                                osp.splitext(osp.basename(args.config))[0])
+    return cfg
+
+
 def setup_cpu_distributed(cfg: Config) -> None:
     """Make ``--launcher pytorch`` work on machines without a GPU.
 
@@ -125,8 +148,10 @@ def setup_cpu_distributed(cfg: Config) -> None:
             raise RuntimeError('CPU-only training supports --launcher '
                                'pytorch (tools/dist_train.sh).')
         dist.init_process_group(backend='gloo')
-    print_log(
+    # print, not print_log: mmengine's logger shows INFO on rank 0 only, and
+    # every rank should say how it runs.
+    print(
         f'No GPU: distributed CPU training with gloo, rank '
         f'{dist.get_rank()} of {dist.get_world_size()} '
         f'(LOCAL_RANK {os.environ.get("LOCAL_RANK")}).',
-        logger='current')
+        flush=True)

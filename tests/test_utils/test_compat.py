@@ -226,3 +226,25 @@ def test_set_data_root(tmp_path):
     assert 'data_root' not in ds[2]
     assert cfg.val_dataloader.dataset.data_root == new
     assert 'data_root' not in cfg.train_dataloader.dataset
+
+
+def test_import_after_mmseg_in_fresh_interpreter():
+    code = ('import mmseg, mmseg.registry; import mmseg_wsss, mmseg.models; '
+            'print("ok")')
+    proc = subprocess.run([sys.executable, '-c', code],
+                          capture_output=True,
+                          text=True,
+                          timeout=120,
+                          cwd=osp.dirname(osp.dirname(osp.dirname(
+                              osp.abspath(__file__)))))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip() == 'ok'
+
+
+def test_full_mmcv_is_left_alone(monkeypatch):
+    """With compiled ops present, the shim changes nothing."""
+    from mmseg_wsss.utils import compat
+    monkeypatch.setattr(compat, 'has_compiled_mmcv_ops', lambda: True)
+    before = sys.modules.get('mmcv.ops')
+    assert compat.install_mmcv_lite_ops_shim() is False
+    assert sys.modules.get('mmcv.ops') is before
