@@ -31,6 +31,7 @@ model = dict(
         output_cls_token=False,
         patch_bias=True,
         final_norm=True,
+        norm_cfg=dict(type='LN', eps=1e-6),  # timm's (DeiT/ViT weights)
         interpolate_mode='bicubic',
         init_cfg=dict(
             type='Pretrained',

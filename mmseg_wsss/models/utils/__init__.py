@@ -3,11 +3,17 @@ from .cam import (IGNORE_INDEX, cam_from_weights, cam_score_map, cam_to_label,
                   mask_outside_box, multi_scale_cam, normalize_cam,
                   pool_features, stack_cls_labels)
 from .dense_crf import CRF_PRESETS, CRFPool, DenseCRF
+from .dilated_neighbors import (dilated_neighbor_sum, get_dilated_neighbors,
+                                neighbor_distances, neighbor_offsets,
+                                num_neighbors)
 from .ms_fusion import fuse_max_over_scales, fuse_mean_with_bg_power
+from .par import PAR, refine_cams_with_bkg
 
 __all__ = [
     'IGNORE_INDEX', 'cam_from_weights', 'cam_score_map', 'cam_to_label',
     'mask_outside_box', 'multi_scale_cam', 'normalize_cam', 'pool_features',
     'stack_cls_labels', 'CRF_PRESETS', 'CRFPool', 'DenseCRF',
-    'fuse_max_over_scales', 'fuse_mean_with_bg_power'
+    'fuse_max_over_scales', 'fuse_mean_with_bg_power', 'PAR',
+    'refine_cams_with_bkg', 'dilated_neighbor_sum', 'get_dilated_neighbors',
+    'neighbor_distances', 'neighbor_offsets', 'num_neighbors'
 ]
