@@ -72,7 +72,8 @@ def test_every_config_is_collected():
 def test_config_builds(config):
     cfg, model = build(config)
     n = sum(p.numel() for p in model.parameters()) / 1e6
-    assert model.num_classes == cfg.model.cls_head.num_classes
+    assert model.num_classes == cfg.model.get(
+        'decode_head', cfg.model.get('cls_head')).num_classes
     if 'toy' in osp.basename(config):
         assert n < 5
         return
@@ -94,7 +95,7 @@ def test_toy_config_loss_and_predict(config):
     model.train()
     batch = model.data_preprocessor(data, True)
     losses = model(**batch, mode='loss')
-    assert set(losses) == {'loss_cls'}
+    assert 'loss_cls' in losses
     loss = sum(losses.values())
     loss.backward()
     assert torch.isfinite(loss)

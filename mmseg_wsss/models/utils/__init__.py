@@ -8,6 +8,7 @@ from .dilated_neighbors import (dilated_neighbor_sum, get_dilated_neighbors,
                                 num_neighbors)
 from .ms_fusion import fuse_max_over_scales, fuse_mean_with_bg_power
 from .par import PAR, refine_cams_with_bkg
+from .schedule import current_iter, is_active
 
 __all__ = [
     'IGNORE_INDEX', 'cam_from_weights', 'cam_score_map', 'cam_to_label',
@@ -15,5 +16,6 @@ __all__ = [
     'stack_cls_labels', 'CRF_PRESETS', 'CRFPool', 'DenseCRF',
     'fuse_max_over_scales', 'fuse_mean_with_bg_power', 'PAR',
     'refine_cams_with_bkg', 'dilated_neighbor_sum', 'get_dilated_neighbors',
-    'neighbor_distances', 'neighbor_offsets', 'num_neighbors'
+    'neighbor_distances', 'neighbor_offsets', 'num_neighbors',
+    'current_iter', 'is_active'
 ]

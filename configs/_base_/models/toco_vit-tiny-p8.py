@@ -1,0 +1,67 @@
+# ToCo with PTC (no CTC) on a tiny ViT with 8x8 patches, from scratch: the
+# toy model. Toy scaling rule (configs/toco/README.md): gates keep their VOC
+# proportions of max_iters, pixel-measured settings scale by 96/448.
+num_classes = 10  # background + 9 toy classes; the tools sync it to the data
+data_preprocessor = dict(
+    type='SegDataPreProcessor',
+    mean=[123.675, 116.28, 103.53],
+    std=[58.395, 57.12, 57.375],
+    bgr_to_rgb=True,
+    pad_val=0,
+    seg_pad_val=255,
+    size=(96, 96))
+model = dict(
+    type='ToCoSegmentor',
+    data_preprocessor=data_preprocessor,
+    backbone=dict(
+        type='WSSSViT',
+        img_size=(96, 96),
+        patch_size=8,
+        embed_dims=128,
+        num_layers=4,
+        num_heads=4,
+        aux_layer=-2,  # ToCo: block 10 of 12; here block 3 of 4
+        freeze_pos_embed=False,  # from scratch: nothing pretrained to keep
+    ),
+    cls_head=dict(
+        type='CAMClsHead',
+        in_channels=128,
+        num_classes=num_classes,
+        pooling='gmp',
+        in_index=0),
+    aux_cls_head=dict(
+        type='CAMClsHead',
+        in_channels=128,
+        num_classes=num_classes,
+        pooling='gmp',
+        in_index=1,
+        loss_cls=dict(
+            type='CrossEntropyLoss',
+            use_sigmoid=True,
+            avg_non_ignore=True,
+            loss_weight=1.0,
+            loss_name='loss_cls_aux')),
+    decode_head=dict(
+        type='LargeFOVHead',
+        in_channels=128,
+        channels=256,
+        dilation=5,
+        num_classes=num_classes,
+        in_index=0),
+    loss_ptc=dict(type='PTCLoss', loss_weight=0.2),
+    loss_seg=dict(type='BgFgSegLoss', loss_weight=0.1),
+    loss_energy=None,
+    train_cfg=dict(
+        cam_scales=(1.0, 0.5, 1.5),
+        high_thr=0.7,
+        low_thr=0.25,
+        seg_start_iter=300,  # 10% of 3,000 (VOC: 2,000 of 20,000)
+        # ToCo's dilations (1, 2, 4, 8, 12, 24) x 96/448, rounded, >= 1,
+        # duplicates removed.
+        par=dict(dilations=(1, 2, 3, 5), num_iter=10, w1=0.3, w2=0.01)),
+    test_cfg=dict(
+        output='seg',
+        scales=(1.0, 1.25, 1.5),
+        flip=True,
+        bkg_thr=0.5,
+        crf=dict(preset='toco', xy_scale=96 / 448, prob_mode='softmax')))

@@ -1,0 +1,89 @@
+# Copyright (c) OpenMMLab. All rights reserved.
+import os.path as osp
+
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.logging import MessageHub
+from mmengine.structures import LabelData
+from mmseg.registry import MODELS
+from mmseg.structures import SegDataSample
+
+from conftest import REPO_ROOT
+
+CONFIG = osp.join(REPO_ROOT, 'configs', 'toco', 'toco_toy.py')
+
+
+@pytest.fixture(scope='module', autouse=True)
+def _one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _batch(model, size=48):
+    torch.manual_seed(0)
+    inputs = [torch.randint(0, 255, (3, size, size), dtype=torch.uint8)
+              for _ in range(2)]
+    samples = []
+    for i in range(2):
+        s = SegDataSample()
+        label = torch.zeros(model.num_classes - 1)
+        label[i] = label[3] = 1
+        s.gt_cls_label = LabelData(data=label)
+        s.set_metainfo(dict(img_shape=(size, size), ori_shape=(size, size),
+                            img_box=[0, size, 0, size - 8 * i]))
+        samples.append(s)
+    return model.data_preprocessor(dict(inputs=inputs, data_samples=samples),
+                                   True)
+
+
+def _model():
+    cfg = Config.fromfile(CONFIG)
+    cfg.model.data_preprocessor.size = (48, 48)
+    return MODELS.build(cfg.model)
+
+
+def _set_iter(it):
+    MessageHub.get_instance('toco_test').update_info('iter', it)
+
+
+def test_seg_loss_gated_by_iteration():
+    model = _model().train()
+    data = _batch(model)
+    _set_iter(0)
+    losses = model(**data, mode='loss')
+    assert set(losses) == {'loss_cls', 'loss_cls_aux', 'loss_ptc', 'loss_seg'}
+    assert losses['loss_seg'].item() == 0
+    sum(losses.values()).backward()
+    head_grads = [p.grad for p in model.decode_head.parameters()]
+    assert all(g is None or g.abs().sum() == 0 for g in head_grads)
+
+    model.zero_grad()
+    _set_iter(300)  # the gate: 0-based iteration 300 = the code's n > 300
+    losses = model(**data, mode='loss')
+    assert losses['loss_seg'].item() > 0
+    sum(losses.values()).backward()
+    assert any(p.grad is not None and p.grad.abs().sum() > 0
+               for p in model.decode_head.parameters())
+    _set_iter(0)
+
+
+def test_predict_seg_and_cam_outputs():
+    model = _model().eval()
+    data = _batch(model)
+    samples = data['data_samples']
+    for s in samples:
+        s.set_metainfo(dict(pad_shape=(48, 48)))
+    out = model.predict(data['inputs'], samples)
+    probs = out[0].seg_logits.data
+    assert probs.shape == (model.num_classes, 48, 48)
+    torch.testing.assert_close(probs.sum(0), torch.ones(48, 48))
+    model.test_cfg.output = 'cam'
+    out = model.predict(data['inputs'], samples)
+    present = {0, 1, 4}  # background + classes 0 and 3 of image 0
+    assert set(out[0].pred_sem_seg.data.unique().tolist()) <= present
+    model.test_cfg.output = 'nope'
+    with pytest.raises(ValueError, match='output'):
+        model.predict(data['inputs'], samples)
