@@ -1,2 +1,3 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 from .hooks import *  # noqa: F401,F403
+from .schedulers import *  # noqa: F401,F403
