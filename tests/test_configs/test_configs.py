@@ -21,6 +21,7 @@ CONFIGS = [c for c in CONFIGS if '_base_' not in c]
 # (timm's 85.80M without its head), ResNet-50/101 V1c without fc.
 BACKBONE_PARAMS = {
     ('VisionTransformer', 768): 85.80,
+    ('WSSSViT', 768): 85.80,
     ('ResNetV1c', 50): 23.53,
     ('ResNetV1c', 101): 42.52,
 }
@@ -78,10 +79,16 @@ def test_config_builds(config):
         assert n < 5
         return
     bb = cfg.model.backbone
-    key = (bb.type, bb.get('depth', bb.get('embed_dims')))
-    head = cfg.model.cls_head
-    expected = BACKBONE_PARAMS[key] + (
-        head.num_classes - 1) * head.in_channels / 1e6
+    key = (bb.type, bb.get('depth', bb.get('embed_dims', 768)))
+    expected = BACKBONE_PARAMS[key]
+    for name in ('cls_head', 'aux_cls_head'):
+        if name in cfg.model:
+            head = cfg.model[name]
+            expected += (head.num_classes - 1) * head.in_channels / 1e6
+    if 'decode_head' in cfg.model:  # LargeFOV: 3x3, 3x3, 1x1, no bias
+        h = cfg.model.decode_head
+        expected += (h.in_channels * h.channels * 9 + h.channels**2 * 9 +
+                     h.channels * h.num_classes) / 1e6
     assert abs(n - expected) < 0.01, (key, n, expected)
 
 
@@ -108,16 +115,32 @@ def test_toy_config_loss_and_predict(config):
     assert out[0].seg_logits.data.shape[0] == model.num_classes
 
 
-@pytest.mark.parametrize('family', ['cam_vit-b16', 'cam_r50-d8'])
-def test_full_size_loss_step(family):
-    """One full-size loss step per method at batch 1 and 224 px."""
-    config = osp.join(REPO_ROOT, 'configs', 'cam_baseline',
-                      f'{family}_2xb2-20k_voc12aug-448x448.py')
-    cfg, model = build(config)
+FULL_SIZE_STEP = [
+    'cam_baseline/cam_vit-b16_2xb2-20k_voc12aug-448x448.py',
+    'cam_baseline/cam_r50-d8_2xb2-20k_voc12aug-448x448.py',
+    'toco/toco_vitb_voc.py',
+]
+
+
+@pytest.mark.parametrize('config', FULL_SIZE_STEP)
+def test_full_size_loss_step(config):
+    """One full-size loss step per method at batch 1 and 224 px, with the
+    iteration past every gate."""
+    from mmengine.logging import MessageHub
+    cfg, model = build(osp.join(REPO_ROOT, 'configs', config))
     model.data_preprocessor.size = (224, 224)
     model.train()
     batch = model.data_preprocessor(fake_batch(model.num_classes, 1, 224),
                                     True)
-    loss = sum(model(**batch, mode='loss').values())
+    hub = MessageHub.get_instance('full_size_step')
+    hub.update_info('iter', 10**6)
+    try:
+        losses = model(**batch, mode='loss')
+    finally:
+        hub.update_info('iter', 0)
+    loss = sum(losses.values())
     loss.backward()
     assert torch.isfinite(loss)
+    if 'toco' in config:
+        assert {'loss_seg', 'loss_ptc', 'loss_energy'} <= set(losses)
+        assert losses['loss_seg'] > 0

@@ -1,5 +1,6 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 from .pack_wsss_inputs import PackWSSSInputs
 from .random_crop_with_box import RandomCropWithBox
+from .toco_photometric_aug import ToCoPhotometricAug
 
-__all__ = ['PackWSSSInputs', 'RandomCropWithBox']
+__all__ = ['PackWSSSInputs', 'RandomCropWithBox', 'ToCoPhotometricAug']

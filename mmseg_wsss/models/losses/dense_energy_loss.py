@@ -297,12 +297,15 @@ def dense_gaussian_filter_grid(img: Tensor,
             grid = torch.matmul(kernel, grid.view(before, sizes[axis], after))
             before *= sizes[axis]
         grid = grid.view(num_vert, n_ch)
-        # Slice with the splatting weights.
+        # Slice with the splatting weights (fused multiply-adds: no
+        # (9, N, K) product temporary).
         res = out[:, c0:c0 + n_ch]
         for idx_c, w_c in zip(col_idx, col_w):
             index = (idx_c[None, :] * num_pos + pos_idx).reshape(-1)
             vals = grid.index_select(0, index).view(9, num_px, n_ch)
-            res += (vals * (w_c[None, :] * pos_w)[..., None]).sum(0)
+            weight = w_c[None, :] * pos_w
+            for p in range(9):
+                res.addcmul_(vals[p], weight[p][:, None])
     return out.t().reshape(num_ch, height, width)
 
 

@@ -1,0 +1,24 @@
+_base_ = [
+    '../_base_/models/toco_vit-b16.py',
+    '../_base_/datasets/voc12aug_448x448.py', '../_base_/default_runtime.py',
+    '../_base_/schedules/schedule_toco_20k.py'
+]
+crop_size = (448, 448)
+# ToCo's recipe (official_code_notes 1.1): rescale 0.5-2.0, flip, 448 crop
+# with zero padding and the valid box, jitter (p 0.8), grey (p 0.2), blur
+# (p 1.0).
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(
+        type='RandomResize',
+        scale=(512, 512),
+        ratio_range=(0.5, 2.0),
+        keep_ratio=True),
+    dict(type='RandomFlip', prob=0.5),
+    dict(type='RandomCropWithBox', crop_size=crop_size),
+    dict(type='ToCoPhotometricAug'),
+    dict(type='PackWSSSInputs'),
+]
+train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
+# Total batch 4 (2 GPUs x 2), as the code ran: tools/dist_train.sh CONFIG 2
+auto_scale_lr = dict(enable=False, base_batch_size=4)
