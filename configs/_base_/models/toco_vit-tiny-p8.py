@@ -50,7 +50,8 @@ model = dict(
         in_index=0),
     loss_ptc=dict(type='PTCLoss', loss_weight=0.2),
     loss_seg=dict(type='BgFgSegLoss', loss_weight=0.1),
-    loss_energy=None,
+    # sigma_xy 100 x 96/448, rounded (the loss halves it again internally).
+    loss_energy=dict(type='DenseEnergyLoss', loss_weight=0.05, sigma_xy=21.0),
     train_cfg=dict(
         cam_scales=(1.0, 0.5, 1.5),
         high_thr=0.7,

@@ -22,8 +22,10 @@ Two ways of computing ``W S`` (for ``K`` channels of ``N`` pixels):
   kernel entries (64 MB of float32) at a time. O(N^2 K) time, O(N K) memory
   beyond the block. The reference, and the right choice for small images.
 * ``'grid'``: a 5-D (y, x, and the three colour axes) bilateral grid,
-  splat - blur - slice, O(N) per channel. Design choices, all measured
-  against ``'exact'`` (relative L2 error of ``W S``):
+  splat - blur - slice: O(N K) for splatting and slicing plus a blur whose
+  cost depends on the size of the grid (image extent / sigma_xy, colour
+  range / sigma_rgb), not on N^2. Design choices, all measured against
+  ``'exact'`` (relative L2 error of ``W S``):
 
   - quadratic B-spline splatting/slicing (3 vertices per axis) instead of
     multilinear (2 per axis): the error of a grid filter is dominated by
@@ -41,9 +43,10 @@ Two ways of computing ``W S`` (for ``K`` channels of ``N`` pixels):
     natural-image colours spread along the luminance axis: the colour
     bounding box, hence the grid, shrinks about 3x.
 
-  The grid has ``G_y G_x G_c1 G_c2 G_c3`` vertices (independent of ``N``);
-  it is processed a few channels at a time so that it stays within
-  ``_BLOCK_NUMEL`` floats whenever possible.
+  The grid has ``G_c1 G_c2 G_c3 G_y G_x`` vertices (e.g. 13 x 22 x 51 x
+  12 x 12 = 2.1M for a 224 x 224 photograph at the default sigmas), each
+  holding the K channels; channels are processed in groups so that the grid
+  stays within ``_GRID_BLOCK_NUMEL`` floats whenever possible.
 * ``'auto'``: ``'exact'`` up to ``EXACT_MAX_PIXELS`` pixels (and when the
   grid would be unreasonably large), ``'grid'`` otherwise.
 
@@ -51,7 +54,7 @@ The loss and its gradient follow the original rloss forward/backward (see
 :class:`DenseEnergyLossFunction`).
 """
 import math
-from typing import List, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
@@ -61,8 +64,8 @@ from torch import Tensor
 from mmseg_wsss.registry import MODELS
 
 # 'auto' switches from the exact dense sum to the grid above this many
-# (downscaled) pixels: 64 x 64 = 4096 pixels is 16.8M kernel entries, about
-# as costly as the grid; beyond it the exact sum grows as N^2.
+# (downscaled) pixels: up to 64 x 64 (16.8M kernel entries) the exact sum is
+# cheap and free of approximation; beyond it, it grows as N^2.
 EXACT_MAX_PIXELS = 64 * 64
 # Grid spacing in units of the kernel standard deviations (see module doc).
 GRID_XY_STEP = 0.5
@@ -72,6 +75,12 @@ GRID_RGB_STEP = 0.6
 GRID_MAX_VERTICES = 2**26
 # Upper bound on the float32 elements of one block of work (64 MB).
 _BLOCK_NUMEL = 2**24
+# Float32 elements of the grid processed at once (256 MB). Larger than
+# _BLOCK_NUMEL on purpose: the grid rows hold the channels, and the per-row
+# operations are several times slower per element when a group has only a
+# handful of channels; 256 MB keeps the 21 VOC classes of a 224 x 224
+# (downscaled) image in one group.
+_GRID_BLOCK_NUMEL = 2**26
 _METHODS = ('auto', 'exact', 'grid')
 
 
@@ -199,8 +208,8 @@ def _grid_layout(img: Tensor, sigma_rgb: float, sigma_xy: float,
     for d0 in range(3):
         for d1 in range(3):
             for d2 in range(3):
-                col_idx.append(((c_base[0] + d0) * c_sizes[1] + c_base[1] + d1)
-                               * c_sizes[2] + c_base[2] + d2)
+                plane = (c_base[0] + d0) * c_sizes[1] + c_base[1] + d1
+                col_idx.append(plane * c_sizes[2] + c_base[2] + d2)
                 col_w.append(c_w[d0][0] * c_w[d1][1] * c_w[d2][2])
 
     y_base, y_w = _quadratic_bspline(
@@ -220,23 +229,14 @@ def _grid_layout(img: Tensor, sigma_rgb: float, sigma_xy: float,
             torch.stack(pos_w), sizes, steps)
 
 
-def grid_num_vertices(img: Tensor,
-                      sigma_rgb: float,
-                      sigma_xy: float,
-                      xy_step: float = GRID_XY_STEP,
-                      rgb_step: float = GRID_RGB_STEP) -> int:
-    """Number of vertices of the bilateral grid of one (3, H, W) image."""
-    sizes = _grid_layout(img, sigma_rgb, sigma_xy, xy_step, rgb_step)[4]
-    return math.prod(sizes)
-
-
 def dense_gaussian_filter_grid(img: Tensor,
                                src: Tensor,
                                sigma_rgb: float,
                                sigma_xy: float,
                                xy_step: float = GRID_XY_STEP,
                                rgb_step: float = GRID_RGB_STEP,
-                               block_numel: int = _BLOCK_NUMEL) -> Tensor:
+                               block_numel: int = _GRID_BLOCK_NUMEL,
+                               layout: Optional[tuple] = None) -> Tensor:
     """Approximate dense bilateral filtering on a 5-D bilateral grid.
 
     Splat ``src`` onto a regular (colour x 3, y, x) grid with quadratic
@@ -255,6 +255,8 @@ def dense_gaussian_filter_grid(img: Tensor,
         rgb_step (float): colour grid spacing in units of ``sigma_rgb``.
         block_numel (int): target float32 elements of the grid processed at
             once (channels are processed in groups to stay below it).
+        layout (tuple, optional): the :func:`_grid_layout` of ``img`` with
+            the same sigmas and steps, when already computed.
 
     Returns:
         Tensor: (K, H, W) float32 filtered signal.
@@ -266,8 +268,9 @@ def dense_gaussian_filter_grid(img: Tensor,
     _, height, width = img.shape
     num_ch = src.shape[0]
     num_px = height * width
-    col_idx, col_w, pos_idx, pos_w, sizes, steps = _grid_layout(
-        img, sigma_rgb, sigma_xy, xy_step, rgb_step)
+    if layout is None:
+        layout = _grid_layout(img, sigma_rgb, sigma_xy, xy_step, rgb_step)
+    col_idx, col_w, pos_idx, pos_w, sizes, steps = layout
     sigmas = (sigma_rgb, ) * 3 + (sigma_xy, ) * 2
     kernels = [
         _vertex_kernel(size, step, sigma, img.device)
@@ -276,7 +279,7 @@ def dense_gaussian_filter_grid(img: Tensor,
     num_pos = sizes[3] * sizes[4]
     num_vert = math.prod(sizes)
     flat = src.float().reshape(num_ch, num_px).t()  # (N, K)
-    out = torch.zeros_like(flat)
+    out = torch.empty_like(flat)
     group = min(num_ch, max(1, block_numel // num_vert))
     for c0 in range(0, num_ch, group):
         chunk = flat[:, c0:c0 + group]
@@ -287,8 +290,7 @@ def dense_gaussian_filter_grid(img: Tensor,
         for idx_c, w_c in zip(col_idx, col_w):
             index = (idx_c[None, :] * num_pos + pos_idx).reshape(-1)
             weight = (w_c[None, :] * pos_w)[..., None]
-            grid.index_add_(0, index,
-                            (chunk[None] * weight).reshape(-1, n_ch))
+            grid.index_add_(0, index, (chunk[None] * weight).reshape(-1, n_ch))
         # Blur: axis by axis, viewing the grid as (before, G_a, after) so
         # that the matmul broadcasts without any permute/copy.
         before = 1
@@ -299,13 +301,14 @@ def dense_gaussian_filter_grid(img: Tensor,
         grid = grid.view(num_vert, n_ch)
         # Slice with the splatting weights (fused multiply-adds: no
         # (9, N, K) product temporary).
-        res = out[:, c0:c0 + n_ch]
+        res = flat.new_zeros(num_px, n_ch)
         for idx_c, w_c in zip(col_idx, col_w):
             index = (idx_c[None, :] * num_pos + pos_idx).reshape(-1)
             vals = grid.index_select(0, index).view(9, num_px, n_ch)
             weight = w_c[None, :] * pos_w
             for p in range(9):
                 res.addcmul_(vals[p], weight[p][:, None])
+        out[:, c0:c0 + n_ch] = res
     return out.t().reshape(num_ch, height, width)
 
 
@@ -333,21 +336,22 @@ def dense_gaussian_filter(img: Tensor,
                          f'{tuple(src.shape)} do not match')
     outs = []
     for image, signal in zip(img, src):
-        use = method
-        if use == 'auto':
-            num_px = image.shape[1] * image.shape[2]
+        use, layout = method, None
+        if method == 'auto':
             use = 'exact'
-            if num_px > EXACT_MAX_PIXELS and grid_num_vertices(
-                    image, sigma_rgb, sigma_xy) <= GRID_MAX_VERTICES:
-                use = 'grid'
+            if image.shape[1] * image.shape[2] > EXACT_MAX_PIXELS:
+                layout = _grid_layout(image, sigma_rgb, sigma_xy, GRID_XY_STEP,
+                                      GRID_RGB_STEP)
+                if math.prod(layout[4]) <= GRID_MAX_VERTICES:
+                    use = 'grid'
         if use == 'exact':
             outs.append(
                 dense_gaussian_filter_exact(image, signal, sigma_rgb,
                                             sigma_xy))
         else:
             outs.append(
-                dense_gaussian_filter_grid(image, signal, sigma_rgb,
-                                           sigma_xy))
+                dense_gaussian_filter_grid(
+                    image, signal, sigma_rgb, sigma_xy, layout=layout))
     return torch.stack(outs)
 
 
@@ -385,16 +389,17 @@ class DenseEnergyLossFunction(torch.autograd.Function):
 
     Backward: ``dL/dS = -2 * AS / N * ROI`` (times the incoming gradient),
     with Gate a constant and ``W S`` reused from the forward (no autograd
-    through the filter). Note that this is the original's choice: it is the
-    exact gradient of the forward with Gate frozen only where Gate is
-    uniform (e.g. everything unlabelled), because the exact one would be
-    ``-(Gate W S + W (Gate S)) / N * ROI``.
+    through the filter). This is the original's choice, and it is the exact
+    gradient of the forward with Gate frozen only when Gate is uniform (e.g.
+    everything unlabelled): in general that gradient would be
+    ``-(Gate * W S' + W (Gate * S')) / N * ROI`` with ``S' = S * ROI``.
+    The forward runs in float32 whatever the input dtype; the gradient is
+    returned in the dtype of ``seg``.
     """
 
     @staticmethod
-    def forward(ctx, img: Tensor, seg: Tensor, roi: Tensor,
-                unlabeled: Tensor, sigma_rgb: float, sigma_xy: float,
-                method: str) -> Tensor:
+    def forward(ctx, img: Tensor, seg: Tensor, roi: Tensor, unlabeled: Tensor,
+                sigma_rgb: float, sigma_xy: float, method: str) -> Tensor:
         """
         Args:
             img (Tensor): (B, 3, H, W) image, 0-255.
@@ -424,8 +429,7 @@ class DenseEnergyLossFunction(torch.autograd.Function):
     def backward(ctx, grad_output: Tensor):
         weighted, roi32 = ctx.saved_tensors
         grad_seg = (-2.0 / ctx.num) * grad_output * weighted * roi32
-        return (None, grad_seg.to(ctx.seg_dtype), None, None, None, None,
-                None)
+        return (None, grad_seg.to(ctx.seg_dtype), None, None, None, None, None)
 
 
 def dense_energy_loss(img: Tensor,
@@ -452,6 +456,7 @@ class DenseEnergyLoss(nn.Module):
     doc). The gradient w.r.t. the downscaled segmentation is the original's
     ``-2 * Gate * (W S) / N * ROI`` (times the weights), then flows back
     through the bilinear downscale to ``seg_probs``; Gate is a constant.
+    The value is negative (the energy to minimise is ``-S^T W S``).
 
     Args:
         loss_weight (float): weight in the total loss (ToCo/FSR: 0.05).
@@ -518,9 +523,14 @@ class DenseEnergyLoss(nn.Module):
         Returns:
             Tensor: scalar loss.
         """
+        size = tuple(img.shape[-2:])
+        others = dict(seg_probs=seg_probs, roi=roi, label=label)
+        for name, tensor in others.items():
+            if tuple(tensor.shape[-2:]) != size:
+                raise ValueError(f'{name} is {tuple(tensor.shape)}, the '
+                                 f'image {tuple(img.shape)}: resize first')
         img, seg, roi, label = self._downscale(img, seg_probs, roi, label)
-        energy = dense_energy_loss(img, seg, roi, label == 255,
-                                   self.sigma_rgb,
+        energy = dense_energy_loss(img, seg, roi, label == 255, self.sigma_rgb,
                                    self.sigma_xy * self.scale_factor,
                                    self.method)
         return self.loss_weight * self.weight * energy
