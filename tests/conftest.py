@@ -17,6 +17,18 @@ def _mmseg_scope():
     register_all_modules(init_default_scope=True)
 
 
+@pytest.fixture(scope='module')
+def one_thread():
+    """One intra-op thread for a module of tiny-tensor tests: on a loaded
+    2-core machine, 2 OpenMP threads stall (measured 5 s vs 0.1 s a step).
+    Use with ``pytestmark = pytest.mark.usefixtures('one_thread')``."""
+    import torch
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope='session')
 def toy_root(tmp_path_factory):
     """A small generated toy dataset (48 px, 32 train + 8 val images)."""

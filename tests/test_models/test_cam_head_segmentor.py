@@ -16,14 +16,7 @@ from mmseg_wsss.registry import MODELS
 register_all_modules()
 
 
-@pytest.fixture(autouse=True, scope='module')
-def _one_thread():
-    # Tiny convolutions: intra-op threads only add overhead (and stall badly
-    # on a loaded 2-core machine).
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures('one_thread')
 
 
 def _samples(labels, shape=(32, 32), ori_shape=None):

@@ -18,14 +18,7 @@ IGNORE = 255
 SQ2 = math.sqrt(2)
 
 
-@pytest.fixture(autouse=True, scope='module')
-def _one_thread():
-    # Tiny tensors: intra-op threads only add overhead (and stall badly on a
-    # loaded 2-core machine).
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures('one_thread')
 
 
 # ------------------------------------------------------- dilated neighbours --

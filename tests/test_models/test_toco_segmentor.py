@@ -14,12 +14,7 @@ from conftest import REPO_ROOT
 CONFIG = osp.join(REPO_ROOT, 'configs', 'toco', 'toco_toy.py')
 
 
-@pytest.fixture(scope='module', autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures('one_thread')
 
 
 def _batch(model, size=48):

@@ -25,14 +25,7 @@ AUX_LAYER = -3  # block index 1 of 4
 ATOL = 1e-5
 
 
-@pytest.fixture(scope='module', autouse=True)
-def _one_thread():
-    """Tiny models: intra-op threads only add contention on a shared CPU
-    (measured 0.1 s vs 5 s per test under load)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures('one_thread')
 
 
 def _timm_vit_cls():
