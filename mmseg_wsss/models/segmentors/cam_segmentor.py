@@ -9,7 +9,7 @@ from mmseg.utils import (ConfigType, OptConfigType, OptMultiConfig,
 from torch import Tensor
 
 from mmseg_wsss.registry import MODELS
-from ..utils import cam_score_map, multi_scale_cam, stack_cls_labels
+from ..utils import cam_score_map, multi_scale_cam, present_classes
 
 DEFAULT_TEST_CFG = dict(
     mode='whole',
@@ -121,15 +121,11 @@ class CAMSegmentor(BaseSegmentor):
                         inputs: Tensor,
                         data_samples: OptSampleList = None) -> Tensor:
         """(B, C) multi-hot of the classes whose CAMs enter the prediction."""
-        if self.test_cfg.cls_source == 'gt':
-            if data_samples is None:
-                raise ValueError("test_cfg.cls_source='gt' needs data "
-                                 'samples with gt_cls_label')
-            return stack_cls_labels(data_samples).to(inputs.device)
-        probs = self._forward(inputs).sigmoid()
-        present = (probs > self.test_cfg.cls_thr).float()
-        present.scatter_(1, probs.argmax(dim=1, keepdim=True), 1.0)
-        return present
+        return present_classes(
+            self.test_cfg.cls_source,
+            data_samples,
+            cls_logits_fn=lambda: self._forward(inputs),
+            cls_thr=self.test_cfg.cls_thr).to(inputs)
 
     def cams(self, inputs: Tensor) -> Tensor:
         """Normalised multi-scale + flip CAMs (B, C, H, W) per ``test_cfg``."""

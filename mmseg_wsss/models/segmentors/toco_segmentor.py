@@ -11,7 +11,8 @@ from torch import Tensor
 from mmseg_wsss.registry import MODELS
 from ..losses import ptc_label_from_cam
 from ..utils import (PAR, cam_score_map, fuse_max_over_scales, is_active,
-                     multi_scale_cam, refine_cams_with_bkg, stack_cls_labels)
+                     mask_outside_box, multi_scale_cam, present_classes,
+                     refine_cams_with_bkg, stack_cls_labels)
 
 DEFAULT_TRAIN_CFG = dict(
     cam_scales=(1.0, 0.5, 1.5),
@@ -159,13 +160,8 @@ class ToCoSegmentor(BaseSegmentor):
         probs = torch.nn.functional.interpolate(
             seg_logits, size=(H, W), mode='bilinear',
             align_corners=self.align_corners).softmax(dim=1)
-        roi = torch.zeros_like(label, dtype=inputs.dtype)
-        for i, box in enumerate(img_box):
-            if box is None:
-                roi[i] = 1
-            else:
-                h0, h1, w0, w1 = (int(v) for v in box)
-                roi[i, h0:h1, w0:w1] = 1
+        roi = mask_outside_box(
+            torch.ones_like(label), img_box, ignore_index=0).to(inputs)
         img_255 = self._images_01(inputs) * 255.
         return self.loss_energy(img_255, probs, roi, label)
 
@@ -195,12 +191,11 @@ class ToCoSegmentor(BaseSegmentor):
         cams = multi_scale_cam(
             feats_fn, inputs, scales=cfg.scales, flip=cfg.flip,
             align_corners=self.align_corners)
-        if cfg.cls_source == 'gt':
-            present = stack_cls_labels(data_samples).to(inputs)
-        else:
-            probs = self.cls_head(self.extract_feat(inputs)).sigmoid()
-            present = (probs > cfg.get('cls_thr', 0.5)).float()
-            present.scatter_(1, probs.argmax(1, keepdim=True), 1.0)
+        present = present_classes(
+            cfg.cls_source,
+            data_samples,
+            cls_logits_fn=lambda: self.cls_head(self.extract_feat(inputs)),
+            cls_thr=cfg.get('cls_thr', 0.5)).to(inputs)
         return cam_score_map(cams, present, cfg.bkg_thr)
 
     @torch.no_grad()

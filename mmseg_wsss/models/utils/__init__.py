@@ -1,7 +1,7 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 from .cam import (IGNORE_INDEX, cam_from_weights, cam_score_map, cam_to_label,
                   mask_outside_box, multi_scale_cam, normalize_cam,
-                  pool_features, stack_cls_labels)
+                  pool_features, present_classes, stack_cls_labels)
 from .dense_crf import CRF_PRESETS, CRFPool, DenseCRF
 from .dilated_neighbors import (dilated_neighbor_sum, get_dilated_neighbors,
                                 neighbor_distances, neighbor_offsets,
@@ -13,7 +13,7 @@ from .schedule import current_iter, is_active
 __all__ = [
     'IGNORE_INDEX', 'cam_from_weights', 'cam_score_map', 'cam_to_label',
     'mask_outside_box', 'multi_scale_cam', 'normalize_cam', 'pool_features',
-    'stack_cls_labels', 'CRF_PRESETS', 'CRFPool', 'DenseCRF',
+    'stack_cls_labels', 'present_classes', 'CRF_PRESETS', 'CRFPool', 'DenseCRF',
     'fuse_max_over_scales', 'fuse_mean_with_bg_power', 'PAR',
     'refine_cams_with_bkg', 'dilated_neighbor_sum', 'get_dilated_neighbors',
     'neighbor_distances', 'neighbor_offsets', 'num_neighbors',

@@ -235,3 +235,35 @@ def stack_cls_labels(data_samples: List) -> Tensor:
                 'gt_cls_label: use a WSSS dataset and PackWSSSInputs.')
         labels.append(sample.gt_cls_label.data)
     return torch.stack(labels)
+
+
+def present_classes(source: str,
+                    data_samples: Optional[List] = None,
+                    cls_logits_fn: Optional[Callable[[], Tensor]] = None,
+                    cls_thr: float = 0.5) -> Tensor:
+    """(B, C) multi-hot of the classes whose CAMs enter a prediction.
+
+    Args:
+        source (str): 'gt': the samples' image-level labels (the papers'
+            protocol for CAM pseudo labels on the training split); 'pred':
+            the classifier's sigmoid scores above ``cls_thr``, and always
+            the top-scoring class (every image of these datasets has one).
+        data_samples (list, optional): Needed for 'gt'.
+        cls_logits_fn (Callable, optional): Returns (B, C) classification
+            logits; needed (and only called) for 'pred'.
+        cls_thr (float): Presence threshold for 'pred'. Defaults to 0.5.
+
+    Returns:
+        Tensor: (B, C) float multi-hot.
+    """
+    if source == 'gt':
+        if data_samples is None:
+            raise ValueError("cls_source='gt' needs data samples with "
+                             'gt_cls_label')
+        return stack_cls_labels(data_samples)
+    if source != 'pred':
+        raise ValueError(f'cls_source must be "pred" or "gt", got {source!r}')
+    probs = cls_logits_fn().sigmoid()
+    present = (probs > cls_thr).float()
+    present.scatter_(1, probs.argmax(dim=1, keepdim=True), 1.0)
+    return present
