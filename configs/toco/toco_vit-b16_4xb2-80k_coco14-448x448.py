@@ -5,14 +5,18 @@ _base_ = [
 crop_size = (448, 448)
 max_iters = 80000
 # COCO (notes 1.8): high threshold 0.65, evaluation threshold 0.45, test
-# scales (1.0, 1.25, 1.5). The code's COCO stages (cls only to 8k, aux-CAM
-# labels to 12k, PTC after 12k) are approximated by the single gate at 8k
-# here; see README.
+# scales (1.0, 1.25, 1.5), and the code's stages: classifiers only to 8k,
+# segmentation (+ energy) from aux-CAM labels to 12k, then PTC and
+# final-CAM labels.
 model = dict(
     cls_head=dict(num_classes=81),
     aux_cls_head=dict(num_classes=81),
     decode_head=dict(num_classes=81),
-    train_cfg=dict(high_thr=0.65, seg_start_iter=8000),
+    train_cfg=dict(
+        high_thr=0.65,
+        seg_start_iter=8000,
+        aux_label_end_iter=12000,
+        ptc_start_iter=12000),
     test_cfg=dict(bkg_thr=0.45))
 train_pipeline = [
     dict(type='LoadImageFromFile'),

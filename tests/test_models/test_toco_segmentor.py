@@ -65,6 +65,37 @@ def test_seg_loss_gated_by_iteration():
     _set_iter(0)
 
 
+def test_coco_stages_ptc_gate_and_aux_cam_labels(monkeypatch):
+    """ToCo's COCO stages: no PTC and aux-CAM seg labels until 12k."""
+    model = _model().train()
+    model.train_cfg.update(
+        seg_start_iter=8, aux_label_end_iter=12, ptc_start_iter=12)
+    data = _batch(model)
+    used = []
+    import mmseg_wsss.models.segmentors.toco_segmentor as mod
+    real = mod.refine_cams_with_bkg
+
+    def spy(par, imgs, cams, *args, **kwargs):
+        used.append(cams)
+        return real(par, imgs, cams, *args, **kwargs)
+
+    monkeypatch.setattr(mod, 'refine_cams_with_bkg', spy)
+    cams = model.training_cams(data['inputs'])
+    for it, ptc_on, seg_on, cam_index in [(0, False, False, None),
+                                          (8, False, True, 1),
+                                          (12, True, True, 0)]:
+        _set_iter(it)
+        used.clear()
+        losses = model(**data, mode='loss')
+        assert (losses['loss_ptc'].item() != 0) == ptc_on, it
+        assert (losses['loss_seg'].item() != 0) == seg_on, it
+        if cam_index is None:
+            assert not used
+        else:
+            torch.testing.assert_close(used[0], cams[cam_index])
+    _set_iter(0)
+
+
 def test_predict_seg_and_cam_outputs():
     model = _model().eval()
     data = _batch(model)

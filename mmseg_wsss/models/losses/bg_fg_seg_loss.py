@@ -13,18 +13,7 @@ from torch import Tensor
 
 from mmseg_wsss.models.utils.cam import IGNORE_INDEX
 from mmseg_wsss.registry import MODELS
-
-
-def _masked_mean(value: Tensor, mask: Tensor) -> Tensor:
-    """Mean of ``value`` over ``mask``; an empty mask gives 0.
-
-    The official code takes ``F.cross_entropy`` means over each set, which is
-    NaN for an empty set (ToCo issues #1/#3/#8/#26); DuPL divides by
-    ``count + 1e-6``, which is not exactly the mean. Clamping the count at 1
-    gives the exact mean when the set is non-empty and 0 (a zero sum, still
-    in the graph) when it is empty.
-    """
-    return (value * mask).sum() / mask.sum().clamp(min=1)
+from .utils import masked_mean
 
 
 @MODELS.register_module()
@@ -95,7 +84,7 @@ class BgFgSegLoss(nn.Module):
             seg_logits, label, ignore_index=ignore_index, reduction='none')
         bg = label == 0
         fg = (label != 0) & (label != ignore_index)
-        loss = 0.5 * _masked_mean(ce, bg) + 0.5 * _masked_mean(ce, fg)
+        loss = 0.5 * masked_mean(ce, bg) + 0.5 * masked_mean(ce, fg)
         return self.loss_weight * loss
 
     @property

@@ -1,5 +1,5 @@
 # Copyright (c) OpenMMLab. All rights reserved.
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple, Union
 
 import torch
 from mmengine.config import ConfigDict
@@ -13,12 +13,15 @@ from ..losses import ptc_label_from_cam
 from ..utils import (PAR, cam_score_map, fuse_max_over_scales, is_active,
                      mask_outside_box, multi_scale_cam, present_classes,
                      refine_cams_with_bkg, stack_cls_labels)
+from ..utils.denormalize import denormalize_images
 
 DEFAULT_TRAIN_CFG = dict(
     cam_scales=(1.0, 0.5, 1.5),
     high_thr=0.7,
     low_thr=0.25,
     seg_start_iter=2000,
+    ptc_start_iter=0,
+    aux_label_end_iter=0,
     par=dict(dilations=(1, 2, 4, 8, 12, 24), num_iter=10, w1=0.3, w2=0.01))
 DEFAULT_TEST_CFG = dict(
     mode='whole', output='seg', scales=(1.0, 1.25, 1.5), flip=True,
@@ -44,8 +47,12 @@ class ToCoSegmentor(BaseSegmentor):
     flip (max of a view and its un-flipped flip, summed over scales,
     min-max normalised), in the model's current (train) mode, as the code.
     The segmentation (and the optional energy) loss switch on at
-    ``train_cfg.seg_start_iter`` (read from mmengine's MessageHub, so they
-    survive ``--resume``).
+    ``train_cfg.seg_start_iter``, PTC at ``ptc_start_iter`` (VOC: 0), and
+    until ``aux_label_end_iter`` the segmentation pseudo labels come from the
+    auxiliary CAM instead of the final one (ToCo's COCO stages: classifiers
+    only to 8k, segmentation from aux-CAM labels to 12k, then PTC and
+    final-CAM labels). Gates read the iteration from mmengine's MessageHub,
+    so they survive ``--resume``.
 
     Args:
         backbone (dict): :class:`WSSSViT` config.
@@ -58,7 +65,8 @@ class ToCoSegmentor(BaseSegmentor):
         loss_energy (dict, optional): :class:`DenseEnergyLoss` config
             (weight 0.05); None switches it off.
         train_cfg (dict): ``cam_scales``, ``high_thr``, ``low_thr``,
-            ``seg_start_iter``, ``par`` (see ``DEFAULT_TRAIN_CFG``).
+            ``seg_start_iter``, ``ptc_start_iter``, ``aux_label_end_iter``,
+            ``par`` (see ``DEFAULT_TRAIN_CFG``).
         test_cfg (dict): ``output`` 'seg' (the segmentation head, fused
             with ``fuse_max_over_scales`` over ``scales`` and flip) or 'cam'
             (thresholded final CAMs at ``bkg_thr`` with ``cls_source`` 'gt'
@@ -117,8 +125,33 @@ class ToCoSegmentor(BaseSegmentor):
 
     def _images_01(self, inputs: Tensor) -> Tensor:
         """Normalised inputs back to RGB in [0, 1] (for PAR)."""
-        pre = self.data_preprocessor
-        return ((inputs * pre.std + pre.mean) / 255.).clamp(0, 1)
+        return denormalize_images(inputs, self.data_preprocessor)
+
+    # Steps of the loss, also used by DuPL's students -------------------
+    def cls_losses(self, feats: Tuple[Tensor, Tensor, Tensor],
+                   data_samples: SampleList) -> Dict[str, Tensor]:
+        """Multi-label soft-margin losses of both classifiers."""
+        losses = dict()
+        for head in (self.cls_head, self.aux_cls_head):
+            name = head.loss_cls.loss_name
+            losses[name] = head.loss_by_feat(head(feats), data_samples)[name]
+        return losses
+
+    def ptc(self, final_map: Tensor, aux_cam: Tensor, cls_label: Tensor,
+            img_box: List, high_thr: Union[float, Tensor]) -> Tensor:
+        """PTC on the final tokens against aux-CAM token labels."""
+        ptc_label = ptc_label_from_cam(
+            aux_cam, cls_label, final_map.shape[-2:],
+            low_thr=self.train_cfg.low_thr, high_thr=high_thr,
+            img_box=img_box)
+        return self.loss_ptc(final_map, ptc_label)
+
+    def pseudo_label(self, images_01: Tensor, cam: Tensor, cls_label: Tensor,
+                     img_box: List, high_thr: Union[float, Tensor]) -> Tensor:
+        """PAR-refined segmentation pseudo label (B, H, W) of a CAM."""
+        return refine_cams_with_bkg(
+            self.par, images_01, cam, cls_label, high_thr=high_thr,
+            low_thr=self.train_cfg.low_thr, img_box=img_box)
 
     def loss(self, inputs: Tensor,
              data_samples: SampleList) -> Dict[str, Tensor]:
@@ -126,25 +159,23 @@ class ToCoSegmentor(BaseSegmentor):
         cls_label = stack_cls_labels(data_samples).to(inputs)
         img_box = [s.metainfo.get('img_box') for s in data_samples]
         feats = self.extract_feat(inputs)
-        losses = dict()
-        losses['loss_cls'] = self.cls_head.loss_by_feat(
-            self.cls_head(feats), data_samples)[self.cls_head.loss_cls.loss_name]
-        losses['loss_cls_aux'] = self.aux_cls_head.loss_by_feat(
-            self.aux_cls_head(feats),
-            data_samples)[self.aux_cls_head.loss_cls.loss_name]
+        losses = self.cls_losses(feats, data_samples)
 
         cam, aux_cam = self.training_cams(inputs)
         final_map = feats[0]
-        ptc_label = ptc_label_from_cam(
-            aux_cam, cls_label, final_map.shape[-2:], low_thr=cfg.low_thr,
-            high_thr=cfg.high_thr, img_box=img_box)
-        losses[self.loss_ptc.loss_name] = self.loss_ptc(final_map, ptc_label)
+        if is_active(cfg.ptc_start_iter):
+            losses[self.loss_ptc.loss_name] = self.ptc(
+                final_map, aux_cam, cls_label, img_box, cfg.high_thr)
+        else:
+            losses[self.loss_ptc.loss_name] = final_map.sum() * 0.
 
         seg_logits = self.decode_head(feats)
         if is_active(cfg.seg_start_iter):
-            label = refine_cams_with_bkg(
-                self.par, self._images_01(inputs), cam, cls_label,
-                high_thr=cfg.high_thr, low_thr=cfg.low_thr, img_box=img_box)
+            # ToCo's COCO stage 2 labels the segmentation with the aux CAM.
+            label_cam = cam if is_active(cfg.aux_label_end_iter) else aux_cam
+            label = self.pseudo_label(
+                self._images_01(inputs), label_cam, cls_label, img_box,
+                cfg.high_thr)
             losses[self.loss_seg.loss_name] = self.loss_seg(seg_logits, label)
             if self.loss_energy is not None:
                 losses[self.loss_energy.loss_name] = self._energy(
