@@ -1,9 +1,11 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 from .bg_fg_seg_loss import BgFgSegLoss
+from .consistency_loss import ConsistencyLoss
 from .dense_energy_loss import DenseEnergyLoss
+from .discrepancy_loss import DiscrepancyLoss
 from .ptc_loss import PTCLoss, label_to_affinity, ptc_label_from_cam
 
 __all__ = [
-    'BgFgSegLoss', 'DenseEnergyLoss', 'PTCLoss', 'label_to_affinity',
-    'ptc_label_from_cam'
+    'BgFgSegLoss', 'ConsistencyLoss', 'DenseEnergyLoss', 'DiscrepancyLoss',
+    'PTCLoss', 'label_to_affinity', 'ptc_label_from_cam'
 ]

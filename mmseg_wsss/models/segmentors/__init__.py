@@ -1,6 +1,9 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 from .cam_segmentor import CAMSegmentor
+from .dupl_segmentor import DuPLSegmentor
 from .toco_segmentor import ToCoSegmentor
 from .wsss_encoder_decoder import WSSSEncoderDecoder
 
-__all__ = ['CAMSegmentor', 'ToCoSegmentor', 'WSSSEncoderDecoder']
+__all__ = [
+    'CAMSegmentor', 'DuPLSegmentor', 'ToCoSegmentor', 'WSSSEncoderDecoder'
+]

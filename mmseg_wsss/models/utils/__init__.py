@@ -6,9 +6,12 @@ from .dense_crf import CRF_PRESETS, CRFPool, DenseCRF
 from .dilated_neighbors import (dilated_neighbor_sum, get_dilated_neighbors,
                                 neighbor_distances, neighbor_offsets,
                                 num_neighbors)
+from .gaussian_mixture_1d import GaussianMixture1D
 from .ms_fusion import fuse_max_over_scales, fuse_mean_with_bg_power
+from .noise_filter import filter_noisy_labels
 from .par import PAR, refine_cams_with_bkg
 from .schedule import current_iter, is_active
+from .strong_view import StrongView
 
 __all__ = [
     'IGNORE_INDEX', 'cam_from_weights', 'cam_score_map', 'cam_to_label',
@@ -17,5 +20,6 @@ __all__ = [
     'fuse_max_over_scales', 'fuse_mean_with_bg_power', 'PAR',
     'refine_cams_with_bkg', 'dilated_neighbor_sum', 'get_dilated_neighbors',
     'neighbor_distances', 'neighbor_offsets', 'num_neighbors',
-    'current_iter', 'is_active'
+    'current_iter', 'is_active', 'GaussianMixture1D', 'filter_noisy_labels',
+    'StrongView'
 ]

@@ -1,0 +1,9 @@
+# DuPL on VOC with ViT-B/16 ImageNet-21k weights (timm
+# jx_vit_base_p16_224-80ecf9dd.pth converted with
+# tools/model_converters/timm2wsss_vit.py); otherwise as the 2 x 2 config.
+_base_ = ['./dupl_vit-b16_2xb2-20k_voc12aug-448x448.py']
+model = dict(
+    student=dict(
+        backbone=dict(
+            init_cfg=dict(
+                checkpoint='pretrain/jx_vit_base_p16_224-wsss.pth'))))

@@ -1,0 +1,52 @@
+# DuPL (CVPR 2024) on VOC, exactly as the code ran it: 2 GPUs x 2 images
+# (total 4), lr 6e-5, 20k iterations (tools/dist_train.sh CONFIG 2).
+# Each student is ToCo's network with PTC (configs/toco), built twice from
+# the same pretrained weights.
+_base_ = ['../toco/toco_vit-b16_2xb2-20k_voc12aug-448x448.py']
+max_iters = 20000
+# The code's per-class targets of the dynamic threshold, VOC class order
+# (aeroplane ... tvmonitor).
+voc_thr_targets = [
+    0.70, 0.70, 0.70, 0.70, 0.55, 0.55, 0.55, 0.55, 0.70, 0.55, 0.55, 0.55,
+    0.55, 0.55, 0.55, 0.55, 0.55, 0.55, 0.70, 0.55
+]
+model = dict(
+    _delete_=True,
+    type='DuPLSegmentor',
+    data_preprocessor={{_base_.model.data_preprocessor}},
+    student={{_base_.model}},
+    loss_seg=dict(type='BgFgSegLoss', loss_weight=0.2),
+    loss_dis=dict(type='DiscrepancyLoss', mode='code', loss_weight=0.1),
+    loss_consistency=dict(
+        type='ConsistencyLoss', conf_thr=0.9, loss_weight=0.05),
+    train_cfg=dict(
+        dis_start_iter=0,
+        ptc_start_iter=0,
+        seg_start_iter=2000,  # the code's cam_iters
+        filter_start_iter=8000,  # the code's gmm_iters
+        dynamic_thr=dict(
+            enable=True,
+            start=0.7,
+            target=voc_thr_targets,
+            max_iters=max_iters,
+            warmup_iters=2000,
+            origin='code'),
+        noise_filter=dict(
+            backend='sklearn',  # 'torch': batched EM on the model's device
+            ce_thr=0.1,
+            min_pixels=1000,
+            mean_gap=1.0,
+            gamma=0.95),
+        strong_view=dict(num_ops=5, magnitude=10, scale=0.75),
+        consistency_target='code'),
+    # ToCo's inference for each student; test_cfg.branch defaults to
+    # 'best' (the student that validated better), or set 1 / 2.
+    test_cfg={{_base_.model.test_cfg}})
+# Both students are validated; the better one is kept for testing.
+val_evaluator = dict(type='MultiBranchIoUMetric', iou_metrics=['mIoU'])
+custom_hooks = [
+    dict(type='TotalBatchInfoHook'),
+    dict(type='BestBranchHook'),
+]
+default_hooks = dict(
+    checkpoint=dict(save_best='mIoU', rule='greater'))

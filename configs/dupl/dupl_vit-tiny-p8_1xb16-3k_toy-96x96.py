@@ -1,0 +1,44 @@
+# DuPL on the toy dataset: two toy ToCo students (configs/toco, tiny ViT
+# with 8x8 patches, from scratch). Toy scaling rule (configs/dupl/README.md):
+# gates keep their VOC proportions of max_iters (segmentation at 10%,
+# filtering at 40%), the GMM pixel minimum is the same fraction of the crop
+# (1,000 of 448 x 448 -> 46 of 96 x 96), a uniform threshold target of 0.55,
+# pixel-measured settings scaled by 96/448 (inherited from the ToCo toy).
+_base_ = ['../toco/toco_vit-tiny-p8_1xb16-3k_toy-96x96.py']
+max_iters = 3000
+model = dict(
+    _delete_=True,
+    type='DuPLSegmentor',
+    data_preprocessor={{_base_.model.data_preprocessor}},
+    student={{_base_.model}},
+    loss_seg=dict(type='BgFgSegLoss', loss_weight=0.2),
+    loss_dis=dict(type='DiscrepancyLoss', mode='code', loss_weight=0.1),
+    loss_consistency=dict(
+        type='ConsistencyLoss', conf_thr=0.9, loss_weight=0.05),
+    train_cfg=dict(
+        dis_start_iter=0,
+        ptc_start_iter=0,
+        seg_start_iter=300,  # 10% (VOC: 2,000 of 20,000)
+        filter_start_iter=1200,  # 40% (VOC: 8,000 of 20,000)
+        dynamic_thr=dict(
+            enable=True,
+            start=0.7,
+            target=0.55,
+            max_iters=max_iters,
+            warmup_iters=300,
+            origin='code'),
+        noise_filter=dict(
+            backend='torch',  # batched EM: one call per batch of 16
+            ce_thr=0.1,
+            min_pixels=46,  # 1,000 x (96 x 96) / (448 x 448)
+            mean_gap=1.0,
+            gamma=0.95),
+        strong_view=dict(num_ops=5, magnitude=10, scale=0.75),
+        consistency_target='code'),
+    test_cfg={{_base_.model.test_cfg}})
+val_evaluator = dict(type='MultiBranchIoUMetric', iou_metrics=['mIoU'])
+custom_hooks = [
+    dict(type='TotalBatchInfoHook'),
+    dict(type='BestBranchHook'),
+]
+default_hooks = dict(checkpoint=dict(save_best='mIoU', rule='greater'))
