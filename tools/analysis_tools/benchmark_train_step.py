@@ -1,0 +1,143 @@
+# Copyright (c) OpenMMLab. All rights reserved.
+"""Time one training step (forward, backward, optimiser step) of a config.
+
+Random inputs and image labels, the iteration set in mmengine's MessageHub
+(so the gated losses are on), pretrained checkpoints not loaded. Prints the
+time of each timed step, their median and the loss items. Figures only.
+
+Examples (the issues' protocol: 2 CPU threads, median of 3 steps after one
+warm-up step)::
+
+    python tools/analysis_tools/benchmark_train_step.py \\
+        configs/toco/toco_vitb_voc.py --batch-size 2 --size 448 \\
+        --iter 2500 --threads 2
+    python tools/analysis_tools/benchmark_train_step.py \\
+        configs/dupl/dupl_vitb_voc.py --batch-size 2 --size 448 \\
+        --iter 5000 --threads 2
+    python tools/analysis_tools/benchmark_train_step.py \\
+        configs/toco/toco_toy.py --batch-size 16 --size 96 --iter 2500
+    # GPU, fp32 and mixed precision:
+    python tools/analysis_tools/benchmark_train_step.py \\
+        configs/dupl/dupl_vitb_voc.py --batch-size 4 --device cuda [--amp]
+"""
+import argparse
+import os.path as osp
+import statistics
+import sys
+import time
+
+sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..', '..')))
+
+import mmseg_wsss  # noqa: E402,F401
+import torch  # noqa: E402
+from mmengine.config import Config  # noqa: E402
+from mmengine.logging import MessageHub  # noqa: E402
+from mmengine.optim import build_optim_wrapper  # noqa: E402
+from mmengine.registry import init_default_scope  # noqa: E402
+from mmengine.structures import LabelData  # noqa: E402
+from mmseg.registry import MODELS  # noqa: E402
+from mmseg.structures import SegDataSample  # noqa: E402
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description='Benchmark one training step of a config.')
+    parser.add_argument('config')
+    parser.add_argument('--batch-size', type=int, default=2)
+    parser.add_argument('--size', type=int, default=448, help='crop size')
+    parser.add_argument(
+        '--iter',
+        type=int,
+        default=10**6,
+        help='iteration written to the MessageHub (gates); default: past '
+        'every gate')
+    parser.add_argument('--warmup', type=int, default=1)
+    parser.add_argument('--repeat', type=int, default=3)
+    parser.add_argument(
+        '--threads', type=int, default=2, help='torch CPU threads')
+    parser.add_argument(
+        '--device', default='cuda' if torch.cuda.is_available() else 'cpu')
+    parser.add_argument(
+        '--amp', action='store_true', help='mixed precision (GPU)')
+    parser.add_argument('--seed', type=int, default=0)
+    return parser.parse_args(argv)
+
+
+def _strip_pretrained(cfg):
+    """No downloads: drop Pretrained init_cfgs."""
+    if isinstance(cfg, dict):
+        init = cfg.get('init_cfg')
+        if isinstance(init, dict) and init.get('type') == 'Pretrained':
+            cfg['init_cfg'] = None
+        for value in cfg.values():
+            _strip_pretrained(value)
+    elif isinstance(cfg, (list, tuple)):
+        for value in cfg:
+            _strip_pretrained(value)
+
+
+def random_batch(num_classes: int, batch: int, size: int, seed: int):
+    """uint8 images and samples with two present classes each."""
+    gen = torch.Generator().manual_seed(seed)
+    inputs, samples = [], []
+    for _ in range(batch):
+        inputs.append(
+            torch.randint(0, 256, (3, size, size), generator=gen,
+                          dtype=torch.uint8))
+        label = torch.zeros(num_classes - 1)
+        label[torch.randperm(num_classes - 1, generator=gen)[:2]] = 1
+        sample = SegDataSample()
+        sample.gt_cls_label = LabelData(data=label)
+        sample.set_metainfo(
+            dict(img_shape=(size, size), ori_shape=(size, size),
+                 pad_shape=(size, size), img_box=[0, size, 0, size]))
+        samples.append(sample)
+    return dict(inputs=inputs, data_samples=samples)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    init_default_scope('mmseg')
+    cfg = Config.fromfile(args.config)
+    _strip_pretrained(cfg.model)
+    cfg.model.data_preprocessor.size = (args.size, args.size)
+    model = MODELS.build(cfg.model).to(args.device).train()
+    optim_cfg = dict(cfg.optim_wrapper)
+    if args.amp:
+        optim_cfg['type'] = 'AmpOptimWrapper'
+    optim_wrapper = build_optim_wrapper(model, optim_cfg)
+    MessageHub.get_current_instance().update_info('iter', args.iter)
+    data = random_batch(model.num_classes, args.batch_size, args.size,
+                        args.seed)
+    n_params = sum(p.numel() for p in model.parameters()) / 1e6
+
+    def sync():
+        if args.device.startswith('cuda'):
+            torch.cuda.synchronize()
+
+    times, losses = [], {}
+    for step in range(args.warmup + args.repeat):
+        sync()
+        start = time.perf_counter()
+        losses = model.train_step(data, optim_wrapper)
+        sync()
+        if step >= args.warmup:
+            times.append(time.perf_counter() - start)
+    print(f'{osp.basename(args.config)}: {n_params:.2f}M parameters, '
+          f'batch {args.batch_size} x {args.size}^2, iteration {args.iter}, '
+          f'{args.device}' + (f' ({args.threads} threads)' if args.device ==
+                              'cpu' else '') + (', amp' if args.amp else ''))
+    print('step times (s): ' + ', '.join(f'{t:.3f}' for t in times))
+    print(f'median step time: {statistics.median(times):.3f} s')
+    print('losses: ' + ', '.join(
+        f'{k} {float(torch.as_tensor(v).detach()):.4f}'
+        for k, v in losses.items()))
+    if args.device.startswith('cuda'):
+        print(f'peak GPU memory: '
+              f'{torch.cuda.max_memory_allocated() / 2**30:.2f} GiB')
+
+
+if __name__ == '__main__':
+    main()
