@@ -3,3 +3,6 @@ from .cam_cls_head import CAMClsHead
 from .large_fov_head import LargeFOVHead
 
 __all__ = ['CAMClsHead', 'LargeFOVHead']
+from .single_stage_head import SingleStageHead  # noqa: E402
+
+__all__ += ['SingleStageHead']

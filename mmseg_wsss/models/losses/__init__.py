@@ -9,3 +9,10 @@ __all__ = [
     'BgFgSegLoss', 'ConsistencyLoss', 'DenseEnergyLoss', 'DiscrepancyLoss',
     'PTCLoss', 'label_to_affinity', 'ptc_label_from_cam'
 ]
+from .class_balanced_ce_loss import (ClassBalancedCELoss,  # noqa: E402
+                                     class_balanced_weights,
+                                     class_pixel_counts)
+
+__all__ += [
+    'ClassBalancedCELoss', 'class_balanced_weights', 'class_pixel_counts'
+]

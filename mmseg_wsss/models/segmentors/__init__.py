@@ -7,3 +7,6 @@ from .wsss_encoder_decoder import WSSSEncoderDecoder
 __all__ = [
     'CAMSegmentor', 'DuPLSegmentor', 'ToCoSegmentor', 'WSSSEncoderDecoder'
 ]
+from .single_stage_segmentor import SingleStageSegmentor  # noqa: E402
+
+__all__ += ['SingleStageSegmentor']

@@ -23,3 +23,17 @@ __all__ = [
     'current_iter', 'is_active', 'GaussianMixture1D', 'filter_noisy_labels',
     'StrongView'
 ]
+# 1Stage
+from .deeplab_aspp import DeepLabASPP  # noqa: E402
+from .global_cue_injection import GlobalCueInjection  # noqa: E402
+from .mask_pseudo_label import masks_to_pseudo_label  # noqa: E402
+from .ngwp import (add_background_logit, focal_mask_penalty,  # noqa: E402
+                   mask_class_scores, ngwp_scores)
+from .pamr import PAMR  # noqa: E402
+from .stochastic_gate import StochasticGate  # noqa: E402
+
+__all__ += [
+    'DeepLabASPP', 'GlobalCueInjection', 'masks_to_pseudo_label',
+    'add_background_logit', 'focal_mask_penalty', 'mask_class_scores',
+    'ngwp_scores', 'PAMR', 'StochasticGate'
+]

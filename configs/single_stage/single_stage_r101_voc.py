@@ -1,0 +1,2 @@
+# Short name of single_stage_r101_2xb8-13k_voc12aug-448x448.py
+_base_ = './single_stage_r101_2xb8-13k_voc12aug-448x448.py'
