@@ -19,7 +19,7 @@ build); this module needs nothing but PyTorch and runs on any device.
 Two ways of computing ``W S`` (for ``K`` channels of ``N`` pixels):
 
 * ``'exact'``: the dense sum, in row blocks of at most ``_BLOCK_NUMEL``
-  kernel entries (64 MB of float32) at a time. O(N^2 K) time, O(N K) memory
+  kernel entries (1 MB of float32) at a time. O(N^2 K) time, O(N K) memory
   beyond the block. The reference, and the right choice for small images.
 * ``'grid'``: a 5-D (y, x, and the three colour axes) bilateral grid,
   splat - blur - slice: O(N K) for splatting and slicing plus a blur whose
@@ -73,8 +73,11 @@ GRID_RGB_STEP = 0.6
 # 'auto' does not build a grid with more vertices than this (e.g. for a tiny
 # sigma_rgb) and falls back to the exact sum.
 GRID_MAX_VERTICES = 2**26
-# Upper bound on the float32 elements of one block of work (64 MB).
-_BLOCK_NUMEL = 2**24
+# Kernel entries of one block of the exact sum (1 MB of float32): the block
+# is built, exponentiated and multiplied while it is in the L2 cache.
+_BLOCK_NUMEL = 2**18
+# Lower bound of the exact kernel's exponents (module doc of the exact sum).
+_MIN_EXPONENT = -80.
 # Float32 elements of the grid processed at once (256 MB). Larger than
 # _BLOCK_NUMEL on purpose: the grid rows hold the channels, and the per-row
 # operations are several times slower per element when a group has only a
@@ -92,6 +95,23 @@ def _pixel_positions(height: int, width: int, device: torch.device) -> Tensor:
     return torch.stack([yy.reshape(-1), xx.reshape(-1)], dim=1)
 
 
+def _exponent_factors(feats: Tensor) -> Tuple[Tensor, Tensor]:
+    """Factors ``A, B`` with ``A_i . B_j = -|f_i - f_j|^2 / 2``.
+
+    ``A_i = [f_i, -|f_i|^2 / 2, 1]`` and ``B_j = [f_j, 1, -|f_j|^2 / 2]``:
+    one matrix product with an inner size of ``D + 2`` gives a block of
+    exponents, far cheaper than explicit differences. The features are
+    centred first, which bounds ``|f|^2`` and so the cancellation of the
+    expansion (float32: an exponent error of about ``1e-7 max |f|^2``, a
+    relative error of ``W`` of a few 1e-5 at the default sigmas).
+    """
+    feats = feats - feats.mean(dim=0, keepdim=True)
+    half_sq = feats.square().sum(dim=1, keepdim=True).mul_(-0.5)
+    ones = torch.ones_like(half_sq)
+    return (torch.cat([feats, half_sq, ones], dim=1),
+            torch.cat([feats, ones, half_sq], dim=1))
+
+
 def dense_gaussian_filter_exact(img: Tensor,
                                 src: Tensor,
                                 sigma_rgb: float,
@@ -101,10 +121,13 @@ def dense_gaussian_filter_exact(img: Tensor,
 
     ``W`` is the Gaussian affinity of the module doc over all pixel pairs,
     diagonal (``W_ii = 1``) included. The kernel is built in row blocks of at
-    most ``block_numel`` entries; distances come from explicit coordinate
-    differences (``torch.cdist`` without the matrix-product shortcut), so
-    they do not suffer from the cancellation of ``|a|^2 + |b|^2 - 2ab``
-    (catastrophic under TF32 matmuls).
+    most ``block_numel`` entries (small enough to stay in cache). The
+    exponents come from one small matrix product (:func:`_exponent_factors`)
+    computed in float32 on the CPU and in float64 elsewhere, always outside
+    autocast (TF32 or half-precision products would cancel catastrophically).
+    Exponents are clamped at ``_MIN_EXPONENT``: a kernel entry below
+    ``exp(-80) = 1.8e-35`` is that value, not a float32 denormal, whose
+    ``exp`` and products are an order of magnitude slower on CPUs.
 
     Args:
         img (Tensor): (3, H, W) image, 0-255.
@@ -119,21 +142,22 @@ def dense_gaussian_filter_exact(img: Tensor,
     _, height, width = img.shape
     num_ch = src.shape[0]
     num_px = height * width
-    feats = torch.cat([
-        _pixel_positions(height, width, img.device) / sigma_xy,
-        img.float().reshape(3, -1).t() / sigma_rgb
-    ],
-                      dim=1)
-    flat = src.float().reshape(num_ch, num_px).t()
-    out = torch.empty_like(flat)
-    rows = max(1, block_numel // num_px)
-    for start in range(0, num_px, rows):
-        dist = torch.cdist(
-            feats[start:start + rows],
-            feats,
-            compute_mode='donot_use_mm_for_euclid_dist')
-        kernel = dist.square_().mul_(-0.5).exp_()
-        out[start:start + rows] = kernel @ flat
+    exp_dtype = torch.float32 if img.device.type == 'cpu' else torch.float64
+    with torch.autocast(img.device.type, enabled=False):
+        feats = torch.cat([
+            _pixel_positions(height, width, img.device) / sigma_xy,
+            img.float().reshape(3, -1).t() / sigma_rgb
+        ],
+                          dim=1).to(exp_dtype)
+        left, right = _exponent_factors(feats)
+        right_t = right.t().contiguous()
+        flat = src.float().reshape(num_ch, num_px).t()
+        out = torch.empty_like(flat)
+        rows = max(1, block_numel // num_px)
+        for start in range(0, num_px, rows):
+            kernel = torch.mm(left[start:start + rows], right_t)
+            kernel = kernel.clamp_(_MIN_EXPONENT, 0.).exp_().float()
+            out[start:start + rows] = kernel @ flat
     return out.t().reshape(num_ch, height, width)
 
 
