@@ -13,9 +13,9 @@ loss maps are copied to the host, as the official code does) and
 synthetic loss maps shaped like real ones: blob-shaped foreground (about a
 third of the pixels), ignore pixels, small losses on most foreground pixels
 and a high-loss bump on a wrong-class blob. Configurations: VOC crops
-(448 x 448, batch 2 and 4, one GPU's share of DuPL's batch) and the toy set
-(96 x 96, batch 16). Also prints the share of foreground pixels on which
-the backends decide differently. Figures only: nothing is asserted.
+(448 x 448, batch 2 and 4, one GPU's share of DuPL's batch) and the toy
+config (96 x 96, batch 8). Also prints the share of foreground pixels on
+which the backends decide differently. Figures only: nothing is asserted.
 """
 import argparse
 import statistics
@@ -24,7 +24,7 @@ import time
 import numpy as np
 import torch
 
-CONFIGS = ((2, 448), (4, 448), (16, 96))
+CONFIGS = ((2, 448), (4, 448), (8, 96))
 
 
 def parse_args(argv=None):
