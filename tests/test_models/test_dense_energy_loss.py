@@ -103,6 +103,25 @@ def test_exact_filter_matches_naive_double_loop(block_numel):
     torch.testing.assert_close(out.double(), ref, rtol=1e-5, atol=1e-6)
 
 
+def test_exact_filter_matches_float64_differences_at_toy_size():
+    # A 48 x 48 (toy crop at half scale) realistic image at the toy sigmas:
+    # most entries of W underflow the exponent clamp, and the matrix-product
+    # exponents must still agree with explicit float64 differences.
+    img, regions = _realistic_image(48, seed=3)
+    src = _realistic_seg(regions, 3, seed=3)
+    feats = torch.cat([
+        torch.stack(torch.meshgrid(
+            torch.arange(48.), torch.arange(48.), indexing='ij')).reshape(
+                2, -1).t().double() / 10.5,
+        img.double().reshape(3, -1).t() / 15.0
+    ], dim=1)
+    aff = torch.exp(-0.5 * (feats[:, None] - feats[None]).square().sum(-1))
+    ref = (aff @ src.double().reshape(3, -1).t()).t().reshape(src.shape)
+    out = dense_gaussian_filter_exact(img, src, sigma_rgb=15.0, sigma_xy=10.5)
+    assert _rel_l2(out, ref) < 1e-5
+    torch.testing.assert_close(out.double(), ref, rtol=1e-4, atol=1e-6)
+
+
 def test_exact_filter_includes_the_diagonal():
     # Distinct colours and a tiny sigma_rgb: W is the identity (W_ii = 1).
     img = torch.arange(90, dtype=torch.float32).reshape(3, 6, 5) * 2.5
