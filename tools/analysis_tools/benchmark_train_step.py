@@ -22,6 +22,7 @@ warm-up step)::
 """
 import argparse
 import os.path as osp
+import resource
 import statistics
 import sys
 import time
@@ -137,6 +138,10 @@ def main(argv=None):
     if args.device.startswith('cuda'):
         print(f'peak GPU memory: '
               f'{torch.cuda.max_memory_allocated() / 2**30:.2f} GiB')
+    else:
+        # ru_maxrss is in KiB on Linux: the process's peak resident memory.
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+        print(f'peak resident memory: {peak:.2f} GiB')
 
 
 if __name__ == '__main__':
