@@ -14,7 +14,8 @@ from mmengine.config import DictAction  # noqa: E402
 from mmengine.dist import is_main_process  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
-from mmseg_wsss.utils import load_tool_config, setup_cpu_distributed  # noqa
+from mmseg_wsss.utils import (load_tool_config, setup_cpu_distributed,  # noqa
+                              teardown_distributed)
 
 
 def parse_args():
@@ -174,6 +175,7 @@ def main():
         print(f'[test] {summary} (saved to {path})', flush=True)
         if args.out is not None:
             print(f'[test] predictions written to {args.out}', flush=True)
+    teardown_distributed()
 
 
 if __name__ == '__main__':

@@ -14,7 +14,8 @@ from mmengine.logging import print_log  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 from mmseg.registry import RUNNERS  # noqa: E402
 
-from mmseg_wsss.utils import load_tool_config, setup_cpu_distributed  # noqa
+from mmseg_wsss.utils import (load_tool_config, setup_cpu_distributed,  # noqa
+                              teardown_distributed)
 
 
 def parse_args():
@@ -105,6 +106,7 @@ def main():
     else:
         runner = RUNNERS.build(cfg)
     runner.train()
+    teardown_distributed()
 
 
 if __name__ == '__main__':

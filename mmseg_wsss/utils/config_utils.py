@@ -155,3 +155,18 @@ def setup_cpu_distributed(cfg: Config) -> None:
         f'{dist.get_rank()} of {dist.get_world_size()} '
         f'(LOCAL_RANK {os.environ.get("LOCAL_RANK")}).',
         flush=True)
+
+
+def teardown_distributed() -> None:
+    """Destroy the default process group, if any, before the process exits.
+
+    Left to interpreter shutdown, a gloo process group's threads can outlive
+    their owner and abort a rank ("terminate called without an active
+    exception", exit code -6) after training has finished, which fails the
+    whole ``torch.distributed.run`` job. All ranks wait for each other
+    first, so no rank tears down while another still communicates.
+    """
+    import torch.distributed as dist
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
