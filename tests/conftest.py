@@ -37,3 +37,33 @@ def toy_root(tmp_path_factory):
     generate_dataset(
         root, num_train=32, num_val=8, size=48, seed=0, workers=1)
     return root
+
+
+@pytest.fixture(scope='session')
+def toy_vit_pretrain(tmp_path_factory):
+    """A stand-in for pretrain/vit-tiny-p8_toy-pretrain.pth (the toy ViT
+    configs' init_cfg, made by tools/pretrain_toy_vit.sh, not in a clean
+    clone): a freshly initialised toy ViT, saved as a Runner checkpoint and
+    extracted with tools/model_converters/extract_backbone.py."""
+    import torch
+    from mmengine import Config
+
+    from mmseg_wsss.registry import MODELS
+    sys.path.insert(0, osp.join(REPO_ROOT, 'tools', 'model_converters'))
+    try:
+        import extract_backbone
+    finally:
+        sys.path.pop(0)
+    cfg = Config.fromfile(
+        osp.join(REPO_ROOT, 'configs', 'cam_baseline', 'cam_vit_toy.py'))
+    cfg.model.backbone.init_cfg = None
+    torch.manual_seed(0)
+    backbone = MODELS.build(cfg.model.backbone)
+    backbone.init_weights()
+    state = {f'backbone.{k}': v for k, v in backbone.state_dict().items()}
+    state['cls_head.conv_seg.weight'] = torch.zeros(9, 128, 1, 1)
+    tmp = tmp_path_factory.mktemp('toy_vit_pretrain')
+    src, dst = str(tmp / 'iter_3000.pth'), str(tmp / 'vit-tiny-p8.pth')
+    torch.save(dict(meta=dict(iter=3000), state_dict=state), src)
+    assert extract_backbone.main([src, dst]) == 0
+    return dst

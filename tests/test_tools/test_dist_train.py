@@ -152,7 +152,7 @@ def test_dist_train_equivalent_to_single_process(toy_root, tmp_path):
     _assert_grads_close(dist[0]['grads'], one['grads'])
 
 
-def test_dist_train_sh_smoke(toy_root, tmp_path):
+def test_dist_train_sh_smoke(toy_root, toy_vit_pretrain, tmp_path):
     """tools/dist_train.sh CONFIG 2 trains with gloo on a CPU-only machine."""
     work_dir = str(tmp_path / 'work')
     log = _run(
@@ -165,7 +165,8 @@ def test_dist_train_sh_smoke(toy_root, tmp_path):
             'val_dataloader.num_workers=0',
             'val_dataloader.persistent_workers=False',
             'default_hooks.logger.interval=1',
-            'default_hooks.checkpoint.interval=2'
+            'default_hooks.checkpoint.interval=2',
+            f'model.backbone.init_cfg.checkpoint={toy_vit_pretrain}'
         ],
         # dist_train.sh runs `python` unless PYTHON says otherwise.
         PYTHON=sys.executable,
@@ -175,6 +176,7 @@ def test_dist_train_sh_smoke(toy_root, tmp_path):
         assert ('No GPU: distributed CPU training with gloo, rank '
                 f'{rank} of 2') in log, log[-5000:]
     assert 'Total batch: 2 process(es) x 2 = 4' in log, log[-5000:]
+    assert f'from path: {toy_vit_pretrain}' in log, log[-5000:]
     for it in range(1, 5):
         assert f'Iter(train) [{it}/4]' in log, log[-5000:]
     assert 'Iter(train) [5/4]' not in log
@@ -220,11 +222,17 @@ LOGGED['single_stage'] = ['loss_seg']
 
 @pytest.mark.parametrize('method', sorted(METHODS))
 def test_method_dist_train_across_gates_then_test_with_crf(
-        method, toy_root, tmp_path):
+        method, toy_root, toy_vit_pretrain, tmp_path):
     """Each method trains with 2 gloo processes past its gates, validates,
     and its checkpoint tests with --crf."""
     import torch
     config, gates, gated_losses = METHODS[method]
+    # The ViT methods start from the toy pretraining (a stand-in here).
+    backbone = {'toco': 'model.backbone', 'dupl': 'model.student.backbone'}
+    if method in backbone:
+        gates = gates + [
+            f'{backbone[method]}.init_cfg.checkpoint={toy_vit_pretrain}'
+        ]
     work_dir = str(tmp_path / 'work')
     log = _run(
         [

@@ -1,5 +1,7 @@
-# CAM baseline on a tiny ViT with 8x8 patches (12x12 tokens on 96 px), from
-# scratch: the toy ViT. GMP pooling as ToCo's ViT classifier.
+# CAM baseline on a tiny ViT with 8x8 patches (12x12 tokens on 96 px): the toy
+# ViT, started from the toy stand-in for DeiT-B (bash
+# tools/pretrain_toy_vit.sh; docs/toy_dataset.md) as the toy ToCo and DuPL
+# models are. GMP pooling as ToCo's ViT classifier.
 num_classes = 10  # background + 9 toy classes; the tools sync it to the data
 data_preprocessor = dict(
     type='SegDataPreProcessor',
@@ -22,7 +24,10 @@ model = dict(
         num_layers=4,
         num_heads=4,
         aux_layer=-2,
-        freeze_pos_embed=False),  # from scratch: nothing pretrained to keep
+        freeze_pos_embed=True,  # as ToCo on VOC: the pretrained ones are kept
+        init_cfg=dict(
+            type='Pretrained',
+            checkpoint='pretrain/vit-tiny-p8_toy-pretrain.pth')),
     cls_head=dict(
         type='CAMClsHead',
         in_channels=128,

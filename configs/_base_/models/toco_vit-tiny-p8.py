@@ -1,5 +1,7 @@
-# ToCo with PTC (no CTC) on a tiny ViT with 8x8 patches, from scratch: the
-# toy model. Toy scaling rule (configs/toco/README.md): gates keep their VOC
+# ToCo with PTC (no CTC) on a tiny ViT with 8x8 patches: the toy model. As
+# ViT-B starts from DeiT-B on VOC, the tiny ViT starts from its toy stand-in,
+# an image-label pretraining on a separate toy set (bash
+# tools/pretrain_toy_vit.sh writes the checkpoint; docs/toy_dataset.md). Toy scaling rule (configs/toco/README.md): gates keep their VOC
 # proportions of max_iters, pixel-measured settings scale by 96/448.
 num_classes = 10  # background + 9 toy classes; the tools sync it to the data
 data_preprocessor = dict(
@@ -21,8 +23,10 @@ model = dict(
         num_layers=4,
         num_heads=4,
         aux_layer=-2,  # ToCo: block 10 of 12; here block 3 of 4
-        freeze_pos_embed=False,  # from scratch: nothing pretrained to keep
-    ),
+        freeze_pos_embed=True,  # as on VOC: the pretrained ones are kept
+        init_cfg=dict(
+            type='Pretrained',
+            checkpoint='pretrain/vit-tiny-p8_toy-pretrain.pth')),
     cls_head=dict(
         type='CAMClsHead',
         in_channels=128,

@@ -10,6 +10,7 @@ token. mmseg's :class:`VisionTransformer` already has the timm weight layout
 blocks and the position-embedding resizing, so this class only re-writes the
 forward pass and adds the options the methods need.
 """
+import os.path as osp
 from typing import Optional, Sequence, Tuple, Union
 
 import torch
@@ -213,6 +214,25 @@ class WSSSViT(VisionTransformer):
         # trains them. Loading a checkpoint copies in place, so the flag
         # survives ``init_weights``.
         self.pos_embed.requires_grad_(not freeze_pos_embed)
+
+    def init_weights(self) -> None:
+        """Load the ``Pretrained`` checkpoint, if any (mmseg's ViT path).
+
+        Raises:
+            FileNotFoundError: A local checkpoint is missing; says how the
+                configs' checkpoints are made (nothing is downloaded here).
+        """
+        ckpt = (self.init_cfg or {}).get('checkpoint') if isinstance(
+            self.init_cfg, dict) else None
+        if ckpt and '://' not in str(ckpt) and not osp.isfile(ckpt):
+            raise FileNotFoundError(
+                f'WSSSViT init_cfg checkpoint "{ckpt}" not found. Convert '
+                'timm DeiT/ViT weights with tools/model_converters/'
+                'timm2wsss_vit.py; for the toy configs run bash '
+                'tools/pretrain_toy_vit.sh; or set the backbone\'s '
+                'init_cfg=None to train from scratch (--cfg-options '
+                'model.backbone.init_cfg=None).')
+        super().init_weights()
 
     @property
     def pos_grid(self) -> Tuple[int, int]:

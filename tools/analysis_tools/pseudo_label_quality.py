@@ -1,0 +1,211 @@
+# Copyright (c) OpenMMLab. All rights reserved.
+"""Score a checkpoint's training pseudo labels against the masks.
+
+WSSS methods live or die by their pseudo labels. This tool makes them the way
+training does (multi-scale + flip CAMs from the image labels, PAR, the
+background refinement with its ignore band; DuPL's dynamic threshold at the
+checkpoint's iteration) on whole images of a split, without augmentation,
+and compares them with the ground-truth masks the training never read.
+
+Example::
+
+    python tools/analysis_tools/pseudo_label_quality.py \\
+        configs/toco/toco_toy.py work_dirs/toco_toy/iter_3000.pth \\
+        --data-root data/toy --split train --num-images 300
+
+Prints and (``--out``) writes: the pseudo labels' mIoU on their labelled
+pixels, the share of pixels labelled foreground, background and ignore (and
+the masks' foreground share), the share of object pixels labelled as their
+class, as background and ignored, and the precision of the labelled pixels.
+"""
+import argparse
+import json
+import os.path as osp
+import sys
+from typing import Dict, Optional
+
+sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..', '..')))
+
+import mmseg_wsss  # noqa: E402,F401
+import torch  # noqa: E402
+from mmengine.config import Config, DictAction  # noqa: E402
+
+IGNORE = 255
+
+
+def accumulate(hist: torch.Tensor, counts: torch.Tensor, label: torch.Tensor,
+               gt: torch.Tensor) -> None:
+    """Add one image to the statistics (in place).
+
+    Args:
+        hist (Tensor): (C, C) int64 confusion matrix, rows ground truth,
+            columns pseudo label, over pixels labelled in both.
+        counts (Tensor): (4,) int64: valid ground-truth pixels, their
+            foreground pixels, pseudo-ignored ones, pseudo-ignored object
+            pixels.
+        label (Tensor): (H, W) pseudo label, ``IGNORE`` = ignored.
+        gt (Tensor): (H, W) mask, ``IGNORE`` = not annotated.
+    """
+    num_classes = hist.shape[0]
+    label, gt = label.flatten().long(), gt.flatten().long()
+    valid = gt != IGNORE
+    label, gt = label[valid], gt[valid]
+    ignored = label == IGNORE
+    counts += torch.stack([
+        valid.sum(), (gt > 0).sum(),
+        ignored.sum(), (ignored & (gt > 0)).sum()
+    ]).to(counts)
+    keep = ~ignored
+    hist += torch.bincount(
+        gt[keep] * num_classes + label[keep],
+        minlength=num_classes**2).view(num_classes, num_classes)
+
+
+def summarize(hist: torch.Tensor, counts: torch.Tensor) -> Dict[str, float]:
+    """Percentages from :func:`accumulate`'s statistics.
+
+    Returns:
+        dict: ``mIoU`` over classes present in the masks or the labels, on
+        labelled pixels; ``fg``, ``bg``, ``ignore``: shares of all pixels
+        labelled so; ``gt_fg``: the masks' foreground share; ``obj_as_class``,
+        ``obj_as_bg``, ``obj_ignored``: shares of object pixels;
+        ``precision``: correct share of the labelled pixels.
+    """
+    hist, counts = hist.double(), counts.double()
+    total, gt_fg, ign, obj_ign = counts.tolist()
+    diag = hist.diag()
+    union = hist.sum(0) + hist.sum(1) - diag
+    present = union > 0
+
+    def pct(x, n) -> float:
+        return 100. * float(x) / float(n) if n else float('nan')
+
+    return dict(
+        mIoU=100. * float((diag[present] / union[present]).mean())
+        if present.any() else float('nan'),
+        fg=pct(hist[:, 1:].sum(), total),
+        bg=pct(hist[:, 0].sum(), total),
+        ignore=pct(ign, total),
+        gt_fg=pct(gt_fg, total),
+        obj_as_class=pct(diag[1:].sum(), gt_fg),
+        obj_as_bg=pct(hist[1:, 0].sum(), gt_fg),
+        obj_ignored=pct(obj_ign, gt_fg),
+        precision=pct(diag.sum(), hist.sum()))
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('config', help='ToCo or DuPL config')
+    parser.add_argument('checkpoint', help='training checkpoint')
+    parser.add_argument('--data-root', help='dataset folder')
+    parser.add_argument('--split', default='train', help='train or val')
+    parser.add_argument(
+        '--num-images', type=int, help='first N images (default all)')
+    parser.add_argument(
+        '--branch', type=int, default=None, help='DuPL student (1 or 2; '
+        'default the checkpoint\'s best)')
+    parser.add_argument(
+        '--iter',
+        type=int,
+        help='iteration for DuPL\'s dynamic threshold (default the '
+        'checkpoint\'s)')
+    parser.add_argument('--out', help='write the figures as JSON here')
+    parser.add_argument(
+        '--cfg-options', nargs='+', action=DictAction, help='config '
+        'overrides, as in tools/test.py')
+    return parser.parse_args(argv)
+
+
+def high_threshold(model, cls_label: torch.Tensor,
+                   iteration: int) -> torch.Tensor:
+    """The foreground threshold training used: ToCo's constant, DuPL's
+    per-image dynamic one at ``iteration``."""
+    if hasattr(model, 'class_thresholds'):
+        from mmseg_wsss.models.utils.dynamic_threshold import \
+            per_image_threshold
+        return per_image_threshold(
+            model.class_thresholds(iteration), cls_label,
+            default=float(model.train_cfg.dynamic_thr.start))
+    return torch.tensor(float(model.train_cfg.high_thr))
+
+
+def evaluate(cfg, checkpoint: str, split: str = 'train',
+             num_images: Optional[int] = None,
+             branch: Optional[int] = None,
+             iteration: Optional[int] = None) -> Dict[str, float]:
+    """Pseudo-label statistics of ``checkpoint`` on ``split`` (see module
+    docstring)."""
+    from mmengine.registry import init_default_scope
+    from mmengine.runner import load_checkpoint
+    from mmseg.registry import DATASETS, MODELS
+
+    from mmseg_wsss.models.utils.cam import stack_cls_labels
+    from mmseg_wsss.models.utils.denormalize import denormalize_images
+    init_default_scope('mmseg')
+    model = MODELS.build(cfg.model)
+    ckpt = load_checkpoint(model, checkpoint, map_location='cpu')
+    model.eval()
+    if iteration is None:
+        iteration = int(ckpt.get('meta', {}).get('iter', 0))
+    if hasattr(model, 'students'):
+        student = model.students[(branch or model.test_branch()) - 1]
+    else:
+        student = model
+    if not hasattr(student, 'pseudo_label'):
+        raise TypeError(f'{type(student).__name__} makes no PAR pseudo '
+                        'labels (ToCo and DuPL configs do)')
+
+    ds_cfg = cfg.test_dataloader.dataset.copy()
+    ds_cfg.ann_file = f'ImageSets/Segmentation/{split}.txt'
+    dataset = DATASETS.build(ds_cfg)
+    n = len(dataset) if num_images is None else min(num_images, len(dataset))
+    C = student.num_classes
+    hist = torch.zeros(C, C, dtype=torch.long)
+    counts = torch.zeros(4, dtype=torch.long)
+    aux_stage = iteration < student.train_cfg.get('aux_label_end_iter', 0)
+    with torch.no_grad():
+        for i in range(n):
+            item = dataset[i]
+            data = model.data_preprocessor(
+                dict(inputs=[item['inputs']],
+                     data_samples=[item['data_samples']]), False)
+            inputs, samples = data['inputs'], data['data_samples']
+            H, W = inputs.shape[-2:]
+            cls_label = stack_cls_labels(samples).to(inputs)
+            cam, aux_cam = student.training_cams(inputs)
+            label = student.pseudo_label(
+                denormalize_images(inputs, model.data_preprocessor),
+                aux_cam if aux_stage else cam, cls_label, [[0, H, 0, W]],
+                high_threshold(model, cls_label, iteration))
+            h, w = samples[0].metainfo['img_shape']
+            gt = samples[0].gt_sem_seg.data[0]
+            accumulate(hist, counts, label[0, :h, :w], gt[:h, :w])
+    stats = summarize(hist, counts)
+    stats.update(images=n, iter=iteration)
+    return stats
+
+
+def main(argv=None) -> int:
+    from mmseg_wsss.utils.config_utils import set_data_root, sync_num_classes
+    args = parse_args(argv)
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    if args.data_root:
+        set_data_root(cfg, args.data_root)
+    sync_num_classes(cfg)
+    stats = evaluate(cfg, args.checkpoint, args.split, args.num_images,
+                     args.branch, args.iter)
+    print(f'{stats["images"]} {args.split} images, iteration '
+          f'{stats["iter"]}:')
+    for key, value in stats.items():
+        if key not in ('images', 'iter'):
+            print(f'  {key:<13} {value:6.1f} %')
+    if args.out:
+        with open(args.out, 'w') as f:
+            json.dump(stats, f, indent=1)
+    return 0
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())
