@@ -267,10 +267,12 @@ def test_dynamic_threshold_reaches_ptc_and_seg_labels(monkeypatch):
             return _real(*args)
 
         monkeypatch.setattr(student, 'pseudo_label', spy)
-    _set_iter(2999)  # the end of the toy schedule: every target is 0.55
+    _set_iter(2999)  # the end of the toy schedule: the (uniform) target
     model(**data, mode='loss')
+    target = model.train_cfg.dynamic_thr.target
+    assert target == 0.275  # the toy's VOC-halved thresholds
     for thr in seen:
-        torch.testing.assert_close(thr, torch.full((2, ), 0.55))
+        torch.testing.assert_close(thr, torch.full((2, ), target))
     _set_iter(0)
 
 

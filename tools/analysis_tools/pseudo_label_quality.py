@@ -6,6 +6,9 @@ training does (multi-scale + flip CAMs from the image labels, PAR, the
 background refinement with its ignore band; DuPL's dynamic threshold at the
 checkpoint's iteration) on whole images of a split, without augmentation,
 and compares them with the ground-truth masks the training never read.
+(``tools/test.py --pseudo-labels`` scores the papers' CAM pseudo labels: one
+background threshold, no ignore band. This tool scores the refined labels the
+segmentation head learns from, ignore band included.)
 
 Example::
 
