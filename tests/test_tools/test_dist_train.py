@@ -202,7 +202,7 @@ def test_dist_train_sh_smoke(toy_root, toy_vit_pretrain, tmp_path):
 # the gated losses ran).
 METHODS = {
     'toco': ('configs/toco/toco_toy.py', ['model.train_cfg.seg_start_iter=2'],
-             ['loss_seg', 'loss_energy']),
+             ['loss_seg']),
     'dupl': ('configs/dupl/dupl_toy.py', [
         'model.train_cfg.seg_start_iter=1',
         'model.train_cfg.filter_start_iter=2',
@@ -214,7 +214,8 @@ METHODS = {
 }
 # Gated losses that are logged but may be 0 this early (the consistency
 # loss needs weak-view confidences above 0.9).
-LOGGED = {'toco': [], 'dupl': ['loss_consist_1', 'loss_consist_2']}
+# The energy loss is ~1e-5 this early: logged, rounded to 0.0000 at times.
+LOGGED = {'toco': ['loss_energy'], 'dupl': ['loss_consist_1', 'loss_consist_2']}
 # 1Stage drops images whose pseudo label misses a class: an untrained model's
 # may all be dropped (loss 0) after 2 iterations.
 LOGGED['single_stage'] = ['loss_seg']
