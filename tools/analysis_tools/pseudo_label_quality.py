@@ -31,7 +31,7 @@ sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..', '..')))
 
 import mmseg_wsss  # noqa: E402,F401
 import torch  # noqa: E402
-from mmengine.config import Config, DictAction  # noqa: E402
+from mmengine.config import DictAction  # noqa: E402
 
 IGNORE = 255
 
@@ -116,20 +116,9 @@ def parse_args(argv=None):
     parser.add_argument(
         '--cfg-options', nargs='+', action=DictAction, help='config '
         'overrides, as in tools/test.py')
+    # What load_tool_config reads besides the above; nothing is written.
+    parser.set_defaults(launcher='none', work_dir=None)
     return parser.parse_args(argv)
-
-
-def high_threshold(model, cls_label: torch.Tensor,
-                   iteration: int) -> torch.Tensor:
-    """The foreground threshold training used: ToCo's constant, DuPL's
-    per-image dynamic one at ``iteration``."""
-    if hasattr(model, 'class_thresholds'):
-        from mmseg_wsss.models.utils.dynamic_threshold import \
-            per_image_threshold
-        return per_image_threshold(
-            model.class_thresholds(iteration), cls_label,
-            default=float(model.train_cfg.dynamic_thr.start))
-    return torch.tensor(float(model.train_cfg.high_thr))
 
 
 def evaluate(cfg, checkpoint: str, split: str = 'train',
@@ -138,6 +127,7 @@ def evaluate(cfg, checkpoint: str, split: str = 'train',
              iteration: Optional[int] = None) -> Dict[str, float]:
     """Pseudo-label statistics of ``checkpoint`` on ``split`` (see module
     docstring)."""
+    from mmengine.logging import MessageHub
     from mmengine.registry import init_default_scope
     from mmengine.runner import load_checkpoint
     from mmseg.registry import DATASETS, MODELS
@@ -150,13 +140,15 @@ def evaluate(cfg, checkpoint: str, split: str = 'train',
     model.eval()
     if iteration is None:
         iteration = int(ckpt.get('meta', {}).get('iter', 0))
+    # The model's iteration-dependent choices (threshold, label CAM) read it.
+    MessageHub.get_current_instance().update_info('iter', iteration)
+    if not hasattr(model, 'label_threshold'):
+        raise TypeError(f'{type(model).__name__} makes no PAR pseudo '
+                        'labels (ToCo and DuPL configs do)')
     if hasattr(model, 'students'):
         student = model.students[(branch or model.test_branch()) - 1]
     else:
         student = model
-    if not hasattr(student, 'pseudo_label'):
-        raise TypeError(f'{type(student).__name__} makes no PAR pseudo '
-                        'labels (ToCo and DuPL configs do)')
 
     ds_cfg = cfg.test_dataloader.dataset.copy()
     ds_cfg.ann_file = f'ImageSets/Segmentation/{split}.txt'
@@ -165,7 +157,6 @@ def evaluate(cfg, checkpoint: str, split: str = 'train',
     C = student.num_classes
     hist = torch.zeros(C, C, dtype=torch.long)
     counts = torch.zeros(4, dtype=torch.long)
-    aux_stage = iteration < student.train_cfg.get('aux_label_end_iter', 0)
     with torch.no_grad():
         for i in range(n):
             item = dataset[i]
@@ -178,8 +169,8 @@ def evaluate(cfg, checkpoint: str, split: str = 'train',
             cam, aux_cam = student.training_cams(inputs)
             label = student.pseudo_label(
                 denormalize_images(inputs, model.data_preprocessor),
-                aux_cam if aux_stage else cam, cls_label, [[0, H, 0, W]],
-                high_threshold(model, cls_label, iteration))
+                model.label_cam(cam, aux_cam), cls_label, [[0, H, 0, W]],
+                model.label_threshold(cls_label))
             h, w = samples[0].metainfo['img_shape']
             gt = samples[0].gt_sem_seg.data[0]
             accumulate(hist, counts, label[0, :h, :w], gt[:h, :w])
@@ -189,14 +180,9 @@ def evaluate(cfg, checkpoint: str, split: str = 'train',
 
 
 def main(argv=None) -> int:
-    from mmseg_wsss.utils.config_utils import set_data_root, sync_num_classes
+    from mmseg_wsss.utils import load_tool_config
     args = parse_args(argv)
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
-    if args.data_root:
-        set_data_root(cfg, args.data_root)
-    sync_num_classes(cfg)
+    cfg = load_tool_config(args)
     stats = evaluate(cfg, args.checkpoint, args.split, args.num_images,
                      args.branch, args.iter)
     print(f'{stats["images"]} {args.split} images, iteration '

@@ -1,8 +1,10 @@
 # ToCo with PTC (no CTC) on a tiny ViT with 8x8 patches: the toy model. As
 # ViT-B starts from DeiT-B on VOC, the tiny ViT starts from its toy stand-in,
 # an image-label pretraining on a separate toy set (bash
-# tools/pretrain_toy_vit.sh writes the checkpoint; docs/toy_dataset.md). Toy scaling rule (configs/toco/README.md): gates keep their VOC
-# proportions of max_iters, pixel-measured settings scale by 96/448.
+# tools/pretrain_toy_vit.sh writes the checkpoint; docs/toy_dataset.md).
+# Toy scaling rule (configs/toco/README.md): gates keep their VOC proportions
+# of max_iters, thresholds are VOC's halved, pixel-measured settings scale by
+# 96/448.
 num_classes = 10  # background + 9 toy classes; the tools sync it to the data
 data_preprocessor = dict(
     type='SegDataPreProcessor',

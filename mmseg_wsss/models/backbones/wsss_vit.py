@@ -222,7 +222,7 @@ class WSSSViT(VisionTransformer):
             FileNotFoundError: A local checkpoint is missing; says how the
                 configs' checkpoints are made (nothing is downloaded here).
         """
-        ckpt = (self.init_cfg or {}).get('checkpoint') if isinstance(
+        ckpt = self.init_cfg.get('checkpoint') if isinstance(
             self.init_cfg, dict) else None
         if ckpt and '://' not in str(ckpt) and not osp.isfile(ckpt):
             raise FileNotFoundError(

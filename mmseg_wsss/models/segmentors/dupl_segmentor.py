@@ -187,15 +187,25 @@ class DuPLSegmentor(BaseSegmentor):
             warmup_iters=cfg.warmup_iters,
             origin=cfg.origin)
 
+    def label_threshold(self, cls_label: Tensor) -> Tensor:
+        """Per-image (B,) dynamic high threshold at the current iteration:
+        the maximum over each image's present classes."""
+        return per_image_threshold(
+            self.class_thresholds(current_iter()), cls_label,
+            default=float(self.train_cfg.dynamic_thr.start)).to(cls_label)
+
+    def label_cam(self, cam: Tensor, aux_cam: Tensor) -> Tensor:
+        """CAM the segmentation labels come from at this iteration."""
+        return cam if is_active(self.train_cfg.aux_label_end_iter) \
+            else aux_cam
+
     # ------------------------------------------------------------------
     def loss(self, inputs: Tensor,
              data_samples: SampleList) -> Dict[str, Tensor]:
         cfg = self.train_cfg
         cls_label = stack_cls_labels(data_samples).to(inputs)
         img_box = [s.metainfo.get('img_box') for s in data_samples]
-        high_thr = per_image_threshold(
-            self.class_thresholds(current_iter()), cls_label,
-            default=float(cfg.dynamic_thr.start)).to(inputs)
+        high_thr = self.label_threshold(cls_label)
         losses = dict()
         feats, cams, seg_logits = [], [], []
         for k, student in enumerate(self.students, start=1):
@@ -229,9 +239,8 @@ class DuPLSegmentor(BaseSegmentor):
             return losses
 
         images_01 = denormalize_images(inputs, self.data_preprocessor)
-        use_final = is_active(cfg.aux_label_end_iter)
         labels = [
-            student.pseudo_label(images_01, cam if use_final else aux_cam,
+            student.pseudo_label(images_01, self.label_cam(cam, aux_cam),
                                  cls_label, img_box, high_thr)
             for student, (cam, aux_cam) in zip(self.students, cams)
         ]

@@ -153,6 +153,16 @@ class ToCoSegmentor(BaseSegmentor):
             self.par, images_01, cam, cls_label, high_thr=high_thr,
             low_thr=self.train_cfg.low_thr, img_box=img_box)
 
+    def label_threshold(self, cls_label: Tensor) -> Union[float, Tensor]:
+        """High background constant of the PTC and segmentation labels."""
+        return self.train_cfg.high_thr
+
+    def label_cam(self, cam: Tensor, aux_cam: Tensor) -> Tensor:
+        """CAM the segmentation labels come from at this iteration (ToCo's
+        COCO stage 2 uses the aux CAM until ``aux_label_end_iter``)."""
+        return cam if is_active(self.train_cfg.aux_label_end_iter) \
+            else aux_cam
+
     def loss(self, inputs: Tensor,
              data_samples: SampleList) -> Dict[str, Tensor]:
         cfg = self.train_cfg
@@ -165,17 +175,16 @@ class ToCoSegmentor(BaseSegmentor):
         final_map = feats[0]
         if is_active(cfg.ptc_start_iter):
             losses[self.loss_ptc.loss_name] = self.ptc(
-                final_map, aux_cam, cls_label, img_box, cfg.high_thr)
+                final_map, aux_cam, cls_label, img_box,
+                self.label_threshold(cls_label))
         else:
             losses[self.loss_ptc.loss_name] = final_map.sum() * 0.
 
         seg_logits = self.decode_head(feats)
         if is_active(cfg.seg_start_iter):
-            # ToCo's COCO stage 2 labels the segmentation with the aux CAM.
-            label_cam = cam if is_active(cfg.aux_label_end_iter) else aux_cam
             label = self.pseudo_label(
-                self._images_01(inputs), label_cam, cls_label, img_box,
-                cfg.high_thr)
+                self._images_01(inputs), self.label_cam(cam, aux_cam),
+                cls_label, img_box, self.label_threshold(cls_label))
             losses[self.loss_seg.loss_name] = self.loss_seg(seg_logits, label)
             if self.loss_energy is not None:
                 losses[self.loss_energy.loss_name] = self._energy(
