@@ -33,7 +33,7 @@ if REPO_ROOT not in sys.path:
 
 import mmseg_wsss  # noqa: E402,F401  (applies the stack fixes, registers)
 import torch  # noqa: E402
-from mmengine.config import Config  # noqa: E402
+from mmengine.config import Config, DictAction  # noqa: E402
 from mmengine.dist import get_rank, get_world_size  # noqa: E402
 from mmengine.hooks import Hook  # noqa: E402
 from mmengine.model import is_model_wrapper  # noqa: E402
@@ -133,6 +133,8 @@ def parse_args():
         default='none',
         help='job launcher')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    parser.add_argument(
+        '--cfg-options', nargs='+', action=DictAction, help='overrides')
     args = parser.parse_args()
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
@@ -143,6 +145,8 @@ def main():
     args = parse_args()
     cfg = Config.fromfile(args.config)
     cfg.launcher = args.launcher
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
     set_data_root(cfg, args.data_root)
     sync_num_classes(cfg)
     cfg.work_dir = args.work_dir or osp.join(args.out_dir, 'work_dir')

@@ -50,11 +50,12 @@ def _run(cmd, **extra_env):
     return log
 
 
-def _probe(out_dir, data_root, batch_size, nproc):
+def _probe(out_dir, data_root, batch_size, nproc, pretrain):
     args = [
         PROBE, CONFIG, '--data-root', data_root, '--out-dir', out_dir,
         '--batch-size',
-        str(batch_size)
+        str(batch_size), '--cfg-options',
+        f'model.backbone.init_cfg.checkpoint={pretrain}'
     ]
     if nproc == 1:
         cmd = [sys.executable] + args
@@ -95,15 +96,18 @@ def _assert_grads_close(actual, expected, rtol=1e-4):
             (name, act, exp)
 
 
-def test_dist_train_equivalent_to_single_process(toy_root, tmp_path):
+def test_dist_train_equivalent_to_single_process(toy_root, toy_vit_pretrain,
+                                                 tmp_path):
     """2 processes x batch 2 == 1 process x batch 4 in the first iteration.
 
     No random augmentation, no shuffling, the same seed: the mean of the two
     ranks' losses (each a mean over its batch) is the loss of the 4-image
     batch, and DDP's averaged gradient is the 4-image batch's gradient.
     """
-    single, _ = _probe(str(tmp_path / 'single'), toy_root, 4, 1)
-    dist, log = _probe(str(tmp_path / 'dist'), toy_root, 2, 2)
+    single, _ = _probe(str(tmp_path / 'single'), toy_root, 4, 1,
+                       toy_vit_pretrain)
+    dist, log = _probe(str(tmp_path / 'dist'), toy_root, 2, 2,
+                       toy_vit_pretrain)
     (one, ) = single
 
     # The launch really was 2-process gloo DDP.
