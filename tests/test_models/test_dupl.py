@@ -201,9 +201,25 @@ def test_students_are_independent_copies_of_one_config():
     p1 = dict(s1.named_parameters())
     for name, p in s2.named_parameters():
         assert p.data_ptr() != p1[name].data_ptr()
-    # The toy students start from scratch: different random weights.
+    # The heads are drawn independently (the backbones are pretrained).
     assert not torch.equal(s1.decode_head.conv_seg.weight,
                            s2.decode_head.conv_seg.weight)
+
+
+def test_init_weights_loads_the_pretrained_backbone_into_both_students(
+        toy_vit_pretrain):
+    # Regression: in a torch nn.ModuleList the students were never reached
+    # by BaseModule.init_weights and trained from their random init.
+    cfg = Config.fromfile(CONFIG)
+    cfg.model.student.backbone.init_cfg.checkpoint = toy_vit_pretrain
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    saved = torch.load(toy_vit_pretrain, weights_only=True)['state_dict']
+    for student in model.students:
+        state = student.backbone.state_dict()
+        assert set(saved) <= set(state)
+        for name, value in saved.items():
+            assert torch.equal(state[name], value), name
 
 
 @pytest.mark.parametrize('it, expected', [

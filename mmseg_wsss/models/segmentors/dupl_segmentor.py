@@ -2,9 +2,9 @@
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.config import ConfigDict
+from mmengine.model import ModuleList
 from mmseg.models.segmentors.base import BaseSegmentor
 from mmseg.utils import (ConfigType, OptConfigType, OptMultiConfig,
                          OptSampleList, SampleList)
@@ -126,7 +126,11 @@ class DuPLSegmentor(BaseSegmentor):
             cfg.loss_energy = None
             cfg.test_cfg = {**(cfg.get('test_cfg') or {}), **student_test_cfg}
             students.append(MODELS.build(cfg))
-        self.students = nn.ModuleList(students)
+        # mmengine's ModuleList, not torch's: BaseModule.init_weights only
+        # recurses into children that have init_weights, so a torch
+        # ModuleList would leave both students at their random init instead
+        # of the pretrained backbone.
+        self.students = ModuleList(students)
         self.loss_dis = MODELS.build(loss_dis)
         self.loss_consistency = MODELS.build(loss_consistency)
         pre = self.data_preprocessor
