@@ -11,6 +11,17 @@ if REPO_ROOT not in sys.path:
 import mmseg_wsss  # noqa: E402,F401
 
 
+def assert_loaded_from(module, checkpoint: str) -> None:
+    """``module``'s state dict is exactly ``checkpoint``'s: the same keys,
+    every tensor equal (an init_cfg Pretrained really loaded)."""
+    import torch
+    saved = torch.load(checkpoint, weights_only=True)['state_dict']
+    state = module.state_dict()
+    assert set(saved) == set(state)
+    for key, value in saved.items():
+        assert torch.equal(state[key], value), key
+
+
 @pytest.fixture(scope='session', autouse=True)
 def _mmseg_scope():
     from mmseg.utils import register_all_modules

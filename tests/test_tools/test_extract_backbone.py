@@ -8,9 +8,9 @@ import pytest
 import torch
 from mmengine import Config
 
+from conftest import REPO_ROOT, assert_loaded_from
 from mmseg_wsss.registry import MODELS
 
-REPO_ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
 sys.path.insert(0, osp.join(REPO_ROOT, 'tools', 'model_converters'))
 from extract_backbone import extract_prefix  # noqa: E402
 
@@ -63,11 +63,7 @@ def test_pretrained_init_loads_every_extracted_tensor(toy_vit_pretrain):
     torch.manual_seed(1)  # other random weights than the checkpoint's
     backbone = MODELS.build(cfg)
     backbone.init_weights()
-    saved = torch.load(toy_vit_pretrain, weights_only=True)['state_dict']
-    state = backbone.state_dict()
-    assert set(saved) == set(state)
-    for key, value in saved.items():
-        assert torch.equal(state[key], value), key
+    assert_loaded_from(backbone, toy_vit_pretrain)
     assert not backbone.pos_embed.requires_grad
 
 
