@@ -1,5 +1,5 @@
 # Copyright (c) OpenMMLab. All rights reserved.
-"""Hand-computable checks of the shared CAM core (``models/utils/cam.py``)."""
+"""Hand-computable checks of the shared CAM core (``models/wsss/cam.py``)."""
 import numpy as np
 import pytest
 import torch
@@ -7,12 +7,12 @@ import torch.nn.functional as F
 from mmengine.structures import LabelData
 from mmseg.structures import SegDataSample
 
-from mmseg_wsss.models.utils import (IGNORE_INDEX, cam_from_weights,
-                                     cam_score_map, cam_to_label,
-                                     mask_outside_box, multi_scale_cam,
-                                     normalize_cam, pool_features,
-                                     stack_cls_labels)
-from mmseg_wsss.models.utils.cam import CAM_EPS
+from mmseg_wsss.models.wsss import (IGNORE_INDEX, cam_from_weights,
+                                    cam_score_map, cam_to_label,
+                                    mask_outside_box, multi_scale_cam,
+                                    normalize_cam, pool_features,
+                                    stack_cls_labels)
+from mmseg_wsss.models.wsss.cam import CAM_EPS
 
 # ---------------------------------------------------------------- pooling ---
 

@@ -1,12 +1,12 @@
 # Copyright (c) OpenMMLab. All rights reserved.
-"""Tests of mmseg_wsss.models.utils.dense_crf (DenseCRF, CRFPool)."""
+"""Tests of mmseg_wsss.models.postprocess.dense_crf (DenseCRF, CRFPool)."""
 import builtins
 import sys
 
 import numpy as np
 import pytest
 
-from mmseg_wsss.models.utils.dense_crf import CRF_PRESETS, CRFPool, DenseCRF
+from mmseg_wsss.models.postprocess.dense_crf import CRF_PRESETS, CRFPool, DenseCRF
 
 pytest.importorskip('pydensecrf.densecrf')
 

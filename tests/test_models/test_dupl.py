@@ -16,7 +16,7 @@ from mmseg.structures import SegDataSample
 from conftest import REPO_ROOT, assert_loaded_from
 from mmseg_wsss.evaluation.metrics import MultiBranchIoUMetric
 from mmseg_wsss.models.losses import ConsistencyLoss, DiscrepancyLoss
-from mmseg_wsss.models.utils.dynamic_threshold import (cosine_threshold,
+from mmseg_wsss.models.wsss.thresholds import (cosine_threshold,
                                                        per_image_threshold)
 
 CONFIG = osp.join(REPO_ROOT, 'configs', 'dupl', 'dupl_toy.py')

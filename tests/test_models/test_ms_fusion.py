@@ -2,8 +2,8 @@
 import pytest
 import torch
 
-from mmseg_wsss.models.utils import (fuse_max_over_scales,
-                                     fuse_mean_with_bg_power)
+from mmseg_wsss.models.postprocess import (fuse_max_over_scales,
+                                           fuse_mean_with_bg_power)
 
 
 def _ramp(x):

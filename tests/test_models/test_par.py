@@ -1,18 +1,18 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 """Checks of the dilated-neighbour machinery, PAR and ToCo's two-constant
-background refinement (``models/utils/{dilated_neighbors,par}.py``)."""
+background refinement (``models/wsss/{dilated_neighbors,par}.py``)."""
 import math
 
 import pytest
 import torch
 import torch.nn.functional as F
 
-from mmseg_wsss.models.utils.dilated_neighbors import (dilated_neighbor_sum,
+from mmseg_wsss.models.wsss.dilated_neighbors import (dilated_neighbor_sum,
                                                        get_dilated_neighbors,
                                                        neighbor_distances,
                                                        neighbor_offsets,
                                                        num_neighbors)
-from mmseg_wsss.models.utils.par import PAR, refine_cams_with_bkg
+from mmseg_wsss.models.wsss import PAR, refine_cams_with_bkg
 
 IGNORE = 255
 SQ2 = math.sqrt(2)

@@ -18,10 +18,10 @@ from conftest import REPO_ROOT
 from mmseg_wsss.engine.optimizers import PretrainedNewOptimWrapperConstructor
 from mmseg_wsss.models.losses import (ClassBalancedCELoss,
                                       class_balanced_weights)
-from mmseg_wsss.models.utils import (PAMR, GlobalCueInjection, StochasticGate,
-                                     add_background_logit, focal_mask_penalty,
-                                     mask_class_scores, masks_to_pseudo_label,
-                                     ngwp_scores)
+from mmseg_wsss.models.utils import GlobalCueInjection, StochasticGate
+from mmseg_wsss.models.wsss import (PAMR, add_background_logit,
+                                    focal_mask_penalty, mask_class_scores,
+                                    masks_to_pseudo_label, ngwp_scores)
 from mmseg_wsss.registry import MODELS
 
 pytestmark = pytest.mark.usefixtures('one_thread')

@@ -7,8 +7,8 @@ import torch
 import torch.nn.functional as F
 
 from mmseg_wsss.models.losses.bg_fg_seg_loss import BgFgSegLoss
-from mmseg_wsss.models.losses.ptc_loss import (PTCLoss, label_to_affinity,
-                                               ptc_label_from_cam)
+from mmseg_wsss.models.losses.ptc_loss import PTCLoss, label_to_affinity
+from mmseg_wsss.models.wsss import ptc_label_from_cam
 from mmseg_wsss.registry import MODELS
 
 IGN = 255

@@ -78,7 +78,7 @@ def make_sample(rng: np.random.Generator, height: int, width: int,
 def main(argv=None) -> int:
     args = parse_args(argv)
     # Imported after argument parsing: the package import takes seconds.
-    from mmseg_wsss.models.utils.dense_crf import CRFPool, DenseCRF
+    from mmseg_wsss.models.postprocess.dense_crf import CRFPool, DenseCRF
 
     crf = DenseCRF(preset=args.preset, xy_scale=args.xy_scale)
     rng = np.random.default_rng(args.seed)

@@ -74,7 +74,7 @@ def _sync(device: torch.device) -> None:
 
 def time_backend(backend: str, ce, label, device: torch.device, repeat: int):
     """Median seconds per batch over ``repeat`` runs, and the last mask."""
-    from mmseg_wsss.models.utils.noise_filter import filter_noisy_labels
+    from mmseg_wsss.models.wsss.noise_filter import filter_noisy_labels
     times = []
     for run in range(repeat + 1):  # run 0 warms up
         _sync(device)

@@ -132,7 +132,7 @@ def evaluate(cfg, checkpoint: str, split: str = 'train',
     from mmengine.runner import load_checkpoint
     from mmseg.registry import DATASETS, MODELS
 
-    from mmseg_wsss.models.utils.cam import stack_cls_labels
+    from mmseg_wsss.models.wsss.cam import stack_cls_labels
     from mmseg_wsss.models.utils.denormalize import denormalize_images
     init_default_scope('mmseg')
     model = MODELS.build(cfg.model)

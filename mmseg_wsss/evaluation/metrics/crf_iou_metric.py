@@ -5,7 +5,7 @@ import mmcv
 import numpy as np
 import torch
 
-from mmseg_wsss.models.utils import CRFPool, DenseCRF
+from mmseg_wsss.models.postprocess import CRFPool, DenseCRF
 from mmseg_wsss.registry import METRICS
 from .wsss_iou_metric import WSSSIoUMetric
 

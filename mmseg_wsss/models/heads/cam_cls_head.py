@@ -7,7 +7,7 @@ from mmseg.utils import ConfigType, OptMultiConfig
 from torch import Tensor
 
 from mmseg_wsss.registry import MODELS
-from ..utils import cam_from_weights, pool_features, stack_cls_labels
+from ..wsss import cam_from_weights, pool_features, stack_cls_labels
 
 
 @MODELS.register_module()

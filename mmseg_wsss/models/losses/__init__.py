@@ -3,11 +3,11 @@ from .bg_fg_seg_loss import BgFgSegLoss
 from .consistency_loss import ConsistencyLoss
 from .dense_energy_loss import DenseEnergyLoss
 from .discrepancy_loss import DiscrepancyLoss
-from .ptc_loss import PTCLoss, label_to_affinity, ptc_label_from_cam
+from .ptc_loss import PTCLoss, label_to_affinity
 
 __all__ = [
     'BgFgSegLoss', 'ConsistencyLoss', 'DenseEnergyLoss', 'DiscrepancyLoss',
-    'PTCLoss', 'label_to_affinity', 'ptc_label_from_cam'
+    'PTCLoss', 'label_to_affinity'
 ]
 from .class_balanced_ce_loss import (ClassBalancedCELoss,  # noqa: E402
                                      class_balanced_weights,

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from mmseg_wsss.registry import MODELS
-from ..utils.cam import IGNORE_INDEX
+from ..wsss.cam import IGNORE_INDEX
 
 
 def class_pixel_counts(label: Tensor,

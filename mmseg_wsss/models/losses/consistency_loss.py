@@ -7,7 +7,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
-from mmseg_wsss.models.utils.cam import IGNORE_INDEX
+from mmseg_wsss.models.wsss.cam import IGNORE_INDEX
 from mmseg_wsss.registry import MODELS
 from .utils import masked_mean
 

@@ -13,7 +13,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
-from mmseg_wsss.models.utils.cam import IGNORE_INDEX, cam_to_label
+from mmseg_wsss.models.wsss.cam import IGNORE_INDEX
 from mmseg_wsss.registry import MODELS
 
 # ``F.normalize`` eps used for the token features (as the official code).
@@ -67,77 +67,6 @@ def label_to_affinity(label: Tensor,
     aff[pos] = 1
     aff[neg] = 0
     return aff
-
-
-def _scale_box(box: Optional[Sequence[int]], src_size: Tuple[int, int],
-               dst_size: Tuple[int, int]) -> Optional[Tuple[int, ...]]:
-    """Map a pixel box ``[h0, h1, w0, w1]`` onto a coarser grid.
-
-    A grid cell is kept only when it lies entirely inside the box (start
-    rounded up, end rounded down, in exact integer arithmetic), so that no
-    token that straddles the zero padding of a crop gets a pseudo label.
-    """
-    if box is None:
-        return None
-    h0, h1, w0, w1 = (int(v) for v in box)
-    (H, W), (h, w) = src_size, dst_size
-    # ceil(a * n / N) == -((-a * n) // N); floor(b * n / N) == (b * n) // N
-    return (-((-h0 * h) // H), (h1 * h) // H, -((-w0 * w) // W), (w1 * w) // W)
-
-
-@torch.no_grad()
-def ptc_label_from_cam(cam: Tensor,
-                       cls_label: Tensor,
-                       token_size: Tuple[int, int],
-                       low_thr: Union[float, Tensor],
-                       high_thr: Union[float, Tensor],
-                       img_box: Optional[Sequence[Sequence[int]]] = None,
-                       ignore_index: int = IGNORE_INDEX) -> Tensor:
-    """Token-level pseudo label for :class:`PTCLoss` from normalised CAMs.
-
-    As ToCo (notes 1.5 step 1): the CAM is first resized to the token grid
-    (bilinear, ``align_corners=False``) and then thresholded with
-    :func:`cam_to_label` (fg ``> high_thr``, bg ``<= low_thr``, ignore in
-    between). Computed without gradient (the official code detaches the CAM).
-
-    ``img_box`` is given in pixels of the CAM (input) resolution. The official
-    code passes these pixel coordinates unchanged to the token-grid label
-    (a unit mismatch). Here the box is scaled to the token grid and only the
-    tokens entirely inside the valid region keep their label; all others are
-    ``ignore_index``.
-
-    Args:
-        cam (Tensor): (B, C, H, W) normalised foreground CAMs.
-        cls_label (Tensor): (B, C) multi-hot image labels.
-        token_size (tuple[int, int]): Token grid ``(h, w)``.
-        low_thr (float | Tensor): Background at or below this (a (B,) tensor
-            gives one per image).
-        high_thr (float | Tensor): Foreground above this (float or (B,),
-            e.g. DuPL's per-image dynamic threshold).
-        img_box (Sequence, optional): Per image ``[h0, h1, w0, w1]`` valid
-            region in CAM pixels, or None entries for no box.
-        ignore_index (int): Defaults to 255.
-
-    Returns:
-        Tensor: (B, h, w) int64 labels (0 bg, 1..C fg, ``ignore_index``).
-    """
-    token_size = tuple(int(s) for s in token_size)
-    src_size = tuple(cam.shape[-2:])
-    if src_size != token_size:
-        cam = F.interpolate(
-            cam.detach(),
-            size=token_size,
-            mode='bilinear',
-            align_corners=False)
-    if img_box is not None:
-        img_box = [_scale_box(box, src_size, token_size) for box in img_box]
-    return cam_to_label(
-        cam.detach(),
-        cls_label,
-        low_thr=low_thr,
-        high_thr=high_thr,
-        img_box=img_box,
-        ignore_index=ignore_index)
 
 
 @MODELS.register_module()

@@ -9,7 +9,7 @@ from mmseg.utils import (ConfigType, OptConfigType, OptMultiConfig,
 from torch import Tensor
 
 from mmseg_wsss.registry import MODELS
-from ..utils import cam_score_map, multi_scale_cam, present_classes
+from ..wsss import cam_score_map, multi_scale_cam, present_classes
 
 DEFAULT_TEST_CFG = dict(
     mode='whole',

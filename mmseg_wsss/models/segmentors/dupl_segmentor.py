@@ -11,10 +11,10 @@ from mmseg.utils import (ConfigType, OptConfigType, OptMultiConfig,
 from torch import Tensor
 
 from mmseg_wsss.registry import MODELS
-from ..utils import (IGNORE_INDEX, StrongView, current_iter,
-                     filter_noisy_labels, is_active, stack_cls_labels)
-from ..utils.denormalize import denormalize_images
-from ..utils.dynamic_threshold import cosine_threshold, per_image_threshold
+from ..utils import denormalize_images
+from ..wsss import (IGNORE_INDEX, StrongView, cosine_threshold, current_iter,
+                    filter_noisy_labels, is_active, per_image_threshold,
+                    stack_cls_labels)
 
 # DuPL's VOC schedule (notes 2): classifiers, PTC and the discrepancy loss
 # from 0; cross segmentation after cam_iters = 2,000; noise filtering and

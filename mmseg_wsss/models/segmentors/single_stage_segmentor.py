@@ -10,11 +10,9 @@ from mmseg.utils import (ConfigType, OptConfigType, OptMultiConfig,
 from torch import Tensor
 
 from mmseg_wsss.registry import MODELS
-from ..utils import (fuse_mean_with_bg_power, is_active, mask_outside_box,
-                     present_classes, stack_cls_labels)
-from ..utils.mask_pseudo_label import masks_to_pseudo_label
-from ..utils.ngwp import mask_class_scores
-from ..utils.pamr import PAMR
+from ..postprocess import fuse_mean_with_bg_power
+from ..wsss import (PAMR, is_active, mask_class_scores, mask_outside_box,
+                    masks_to_pseudo_label, present_classes, stack_cls_labels)
 
 DEFAULT_CLASS_SCORES = dict(
     bg_logit=1.0, focal_p=3.0, focal_lambda=0.01, ngwp_eps=1.0)

@@ -9,11 +9,11 @@ from mmseg.utils import (ConfigType, OptConfigType, OptMultiConfig,
 from torch import Tensor
 
 from mmseg_wsss.registry import MODELS
-from ..losses import ptc_label_from_cam
-from ..utils import (PAR, cam_score_map, fuse_max_over_scales, is_active,
-                     mask_outside_box, multi_scale_cam, present_classes,
-                     refine_cams_with_bkg, stack_cls_labels)
-from ..utils.denormalize import denormalize_images
+from ..postprocess import fuse_max_over_scales
+from ..utils import denormalize_images
+from ..wsss import (PAR, cam_score_map, is_active, mask_outside_box,
+                    multi_scale_cam, present_classes, ptc_label_from_cam,
+                    refine_cams_with_bkg, stack_cls_labels)
 
 DEFAULT_TRAIN_CFG = dict(
     cam_scales=(1.0, 0.5, 1.5),

@@ -5,7 +5,7 @@ from mmseg.models.segmentors import EncoderDecoder
 from torch import Tensor
 
 from mmseg_wsss.registry import MODELS
-from ..utils import fuse_max_over_scales
+from ..postprocess import fuse_max_over_scales
 
 FUSIONS = ('max_over_scales', )
 

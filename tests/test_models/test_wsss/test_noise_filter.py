@@ -1,10 +1,10 @@
 # Copyright (c) OpenMMLab. All rights reserved.
-"""DuPL's adaptive noise filtering (``models/utils/noise_filter.py``) with
+"""DuPL's adaptive noise filtering (``models/wsss/noise_filter.py``) with
 both mixture backends."""
 import pytest
 import torch
 
-from mmseg_wsss.models.utils.noise_filter import filter_noisy_labels
+from mmseg_wsss.models.wsss.noise_filter import filter_noisy_labels
 
 pytestmark = pytest.mark.usefixtures('one_thread')
 

@@ -1,12 +1,12 @@
 # Copyright (c) OpenMMLab. All rights reserved.
-"""DuPL's strong view (``models/utils/strong_view.py``): the ops against
+"""DuPL's strong view (``models/wsss/strong_view.py``): the ops against
 Pillow, the geometric round trip, determinism and batching."""
 import numpy as np
 import pytest
 import torch
 from PIL import Image, ImageEnhance, ImageOps
 
-from mmseg_wsss.models.utils.strong_view import STRONG_OPS, StrongView
+from mmseg_wsss.models.wsss.strong_view import STRONG_OPS, StrongView
 
 pytestmark = pytest.mark.usefixtures('one_thread')
 

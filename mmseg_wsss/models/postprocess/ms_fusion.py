@@ -12,12 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-
-def _resize(x: Tensor, size, align_corners: bool) -> Tensor:
-    if tuple(x.shape[-2:]) == tuple(size):
-        return x
-    return F.interpolate(
-        x, size=size, mode='bilinear', align_corners=align_corners)
+from ..utils.resize import resize
 
 
 def _scaled(inputs: Tensor, scale: float, align_corners: bool,
@@ -61,7 +56,7 @@ def fuse_max_over_scales(logit_fn: Callable[[Tensor], Tensor],
         logits = logit_fn(x)
         if flip:
             logits = logits + logit_fn(x.flip(-1)).flip(-1)
-        logits = _resize(logits, out_size, align_corners)
+        logits = resize(logits, out_size, align_corners=align_corners)
         fused = logits if fused is None else torch.maximum(fused, logits)
     return fused.softmax(dim=1)
 
@@ -111,7 +106,8 @@ def fuse_mean_with_bg_power(mask_fn: Callable[[Tensor], Tuple[Tensor,
             masks, cls_logits = mask_fn(view)
             if flipped:
                 masks = masks.flip(-1)
-            mask_sum = mask_sum + _resize(masks, out_size, align_corners)
+            mask_sum = mask_sum + resize(
+                masks, out_size, align_corners=align_corners)
             n_views += 1
             conf = cls_logits.sigmoid()
             presence = conf if presence is None else torch.maximum(

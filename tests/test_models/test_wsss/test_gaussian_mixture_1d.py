@@ -1,5 +1,5 @@
 # Copyright (c) OpenMMLab. All rights reserved.
-"""The batched torch EM (``models/utils/gaussian_mixture_1d.py``) against
+"""The batched torch EM (``models/wsss/gaussian_mixture_1d.py``) against
 ``sklearn.mixture.GaussianMixture`` as DuPL configures it."""
 import warnings
 
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from mmseg_wsss.models.utils.gaussian_mixture_1d import GaussianMixture1D
+from mmseg_wsss.models.wsss.gaussian_mixture_1d import GaussianMixture1D
 
 pytestmark = pytest.mark.usefixtures('one_thread')
 

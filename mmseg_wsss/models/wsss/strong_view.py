@@ -42,6 +42,8 @@ import torch.nn.functional as F
 import torchvision.transforms.v2.functional as TF
 from torch import Tensor
 
+from ..utils.resize import resize
+
 # RandAugment ops of DuPL with their (min, max) magnitude range; None: the
 # op takes no magnitude.
 STRONG_OPS = {
@@ -236,7 +238,7 @@ class StrongView:
         """
         if self.flip:
             x = x.flip(-1)
-        return _resize(x, self.output_size(x.shape[-2:]), mode)
+        return resize(x, self.output_size(x.shape[-2:]), mode)
 
     def invert(self, logits: Tensor, size: Tuple[int, int]) -> Tensor:
         """Map dense predictions of the view back onto the input grid.
@@ -253,22 +255,4 @@ class StrongView:
         """
         if self.flip:
             logits = logits.flip(-1)
-        return _resize(logits, tuple(size))
-
-
-def _resize(x: Tensor,
-            size: Tuple[int, int],
-            mode: str = 'bilinear') -> Tensor:
-    """Bilinear (align_corners=False) or nearest resize; a no-op at the same
-    size, so that a scale-1 round trip is exact."""
-    if mode not in ('bilinear', 'nearest'):
-        raise ValueError(f"mode must be 'bilinear' or 'nearest', got {mode}")
-    size = tuple(int(s) for s in size)
-    if tuple(x.shape[-2:]) == size:
-        return x
-    if mode == 'nearest':  # integer labels: interpolate does not take them
-        out = F.interpolate(x.float(), size=size, mode='nearest')
-        return out.to(x.dtype)
-    # An explicit size (not scale_factor) keeps the sampling grid symmetric,
-    # so that flipping and resizing commute exactly.
-    return F.interpolate(x, size=size, mode='bilinear', align_corners=False)
+        return resize(logits, tuple(size))
