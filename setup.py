@@ -35,7 +35,11 @@ setup(
     long_description=open('README.md').read(),
     long_description_content_type='text/markdown',
     license='Apache License 2.0',
-    packages=find_packages(exclude=('configs', 'tools', 'tests', 'docs')),
+    # mmseg_wsss_light: the numpy/Pillow-only helpers (no torch/mmseg) that
+    # the light tools share with mmseg_wsss.
+    packages=find_packages(
+        include=('mmseg_wsss', 'mmseg_wsss.*', 'mmseg_wsss_light',
+                 'mmseg_wsss_light.*')),
     include_package_data=True,
     python_requires='>=3.8',
     install_requires=read_requirements('runtime.txt'),

@@ -3,7 +3,10 @@
 
 Code imports the registries from here so the scope can change in one place.
 """
-from mmseg.registry import (DATASETS, HOOKS, METRICS, MODELS, TRANSFORMS,
-                            VISUALIZERS)
+from mmseg.registry import (DATASETS, HOOKS, LOOPS, METRICS, MODELS,
+                            TRANSFORMS, VISUALIZERS)
 
-__all__ = ['DATASETS', 'HOOKS', 'METRICS', 'MODELS', 'TRANSFORMS', 'VISUALIZERS']
+__all__ = [
+    'DATASETS', 'HOOKS', 'LOOPS', 'METRICS', 'MODELS', 'TRANSFORMS',
+    'VISUALIZERS'
+]

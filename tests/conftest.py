@@ -43,7 +43,7 @@ def one_thread():
 @pytest.fixture(scope='session')
 def toy_root(tmp_path_factory):
     """A small generated toy dataset (48 px, 32 train + 8 val images)."""
-    from mmseg_wsss.datasets.toy_generator import generate_dataset
+    from mmseg_wsss_light.toy_generator import generate_dataset
     root = str(tmp_path_factory.mktemp('toy') / 'toy48')
     generate_dataset(
         root, num_train=32, num_val=8, size=48, seed=0, workers=1)

@@ -43,8 +43,10 @@ def parse_args():
     parser.add_argument(
         '--crf',
         action='store_true',
-        help='refine the predictions with dense CRF as the config says '
-        '(model.test_cfg.crf: preset, xy_scale, prob_mode, num_workers)')
+        help='refine the predictions with the dense CRF of the config '
+        '(enables model.test_cfg.crf: preset, xy_scale, prob_mode, workers) '
+        'in CPU worker processes overlapping inference (WSSSTestLoop); the '
+        'metrics, --out and --show-dir all get the refined predictions')
     parser.add_argument(
         '--pseudo-labels',
         nargs='?',
@@ -59,7 +61,8 @@ def parse_args():
     parser.add_argument(
         '--crf-workers',
         type=int,
-        help='CRF worker processes (overrides the config)')
+        help='CRF worker processes, with --crf (model.test_cfg.crf.workers; '
+        'default 2; 0 runs the CRF in the test process)')
     parser.add_argument(
         '--data-root',
         help='use this dataset folder for every dataloader; for a '
@@ -86,6 +89,8 @@ def parse_args():
         'the WSSS configs, whose multi-scale fusion lives in test_cfg.')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args()
+    if args.crf_workers is not None and not args.crf:
+        parser.error('--crf-workers needs --crf')
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
     return args
@@ -109,22 +114,25 @@ def trigger_visualization_hook(cfg, args):
     return cfg
 
 
-def crf_evaluator(cfg, num_workers=None) -> dict:
-    """The test evaluator with dense CRF, from ``model.test_cfg.crf``."""
-    crf = dict((cfg.model.get('test_cfg') or {}).get('crf') or {})
+def enable_crf(cfg, workers=None) -> None:
+    """Switch on the model's dense CRF (``model.test_cfg.crf``).
+
+    Sets ``enable=True`` (and ``workers``) in ``model.test_cfg.crf`` and
+    tests with :class:`WSSSTestLoop`, which runs the CRF in worker processes
+    while the model goes on; the test evaluator stays as it is.
+    """
+    test_cfg = cfg.model.get('test_cfg') or {}
+    crf = test_cfg.get('crf')
     if not crf:
         raise ValueError(
-            f'--crf: the config has no model.test_cfg.crf, e.g. '
+            '--crf: the config has no model.test_cfg.crf, e.g. '
             "dict(preset='toco', prob_mode='softmax')")
-    metric = dict(
-        type='CRFIoUMetric',
-        iou_metrics=cfg.test_evaluator.get('iou_metrics', ['mIoU']),
-        prob_mode=crf.pop('prob_mode', 'softmax'),
-        num_workers=crf.pop('num_workers', 2),
-        crf=crf)
-    if num_workers is not None:
-        metric['num_workers'] = num_workers
-    return metric
+    crf = dict(crf, enable=True)
+    if workers is not None:
+        crf['workers'] = workers
+    test_cfg = dict(test_cfg, crf=crf)
+    cfg.model.test_cfg = test_cfg
+    cfg.test_cfg = dict(cfg.get('test_cfg') or {}, type='WSSSTestLoop')
 
 
 def use_training_split(cfg, split: str) -> None:
@@ -156,7 +164,7 @@ def main():
     if args.pseudo_labels:
         use_training_split(cfg, args.pseudo_labels)
     if args.crf:
-        cfg.test_evaluator = crf_evaluator(cfg, args.crf_workers)
+        enable_crf(cfg, args.crf_workers)
 
     if args.out is not None:
         cfg.test_evaluator['output_dir'] = args.out

@@ -3,7 +3,7 @@
 # tools/model_converters/timm2wsss_vit.py); otherwise as the 2 x 2 config.
 _base_ = ['./dupl_vit-b16_2xb2-20k_voc12aug-448x448.py']
 model = dict(
-    student=dict(
+    network=dict(
         backbone=dict(
             init_cfg=dict(
                 checkpoint='pretrain/jx_vit_base_p16_224-wsss.pth'))))

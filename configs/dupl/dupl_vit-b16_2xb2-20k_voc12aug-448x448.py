@@ -1,7 +1,8 @@
 # DuPL (CVPR 2024) on VOC, exactly as the code ran it: 2 GPUs x 2 images
 # (total 4), lr 6e-5, 20k iterations (tools/dist_train.sh CONFIG 2).
-# Each student is ToCo's network with PTC (configs/toco), built twice from
-# the same pretrained weights.
+# Each student is ToCo's network (configs/toco), built twice from the same
+# pretrained weights, trained with ToCo's PTC and PAR labels; every gate and
+# threshold is DuPL's own train_cfg below.
 _base_ = ['../toco/toco_vit-b16_2xb2-20k_voc12aug-448x448.py']
 max_iters = 20000
 # The code's per-class targets of the dynamic threshold, VOC class order
@@ -14,12 +15,16 @@ model = dict(
     _delete_=True,
     type='DuPLSegmentor',
     data_preprocessor={{_base_.model.data_preprocessor}},
-    student={{_base_.model}},
+    network={{_base_.model.network}},
+    loss_ptc={{_base_.model.loss_ptc}},
     loss_seg=dict(type='BgFgSegLoss', loss_weight=0.2),
     loss_dis=dict(type='DiscrepancyLoss', mode='code', loss_weight=0.1),
     loss_consistency=dict(
         type='ConsistencyLoss', conf_thr=0.9, loss_weight=0.05),
     train_cfg=dict(
+        cam_scales={{_base_.model.train_cfg.cam_scales}},
+        low_thr={{_base_.model.train_cfg.low_thr}},
+        par={{_base_.model.train_cfg.par}},
         dis_start_iter=0,
         ptc_start_iter=0,
         seg_start_iter=2000,  # the code's cam_iters

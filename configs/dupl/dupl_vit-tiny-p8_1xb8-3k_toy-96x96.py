@@ -15,12 +15,17 @@ model = dict(
     _delete_=True,
     type='DuPLSegmentor',
     data_preprocessor={{_base_.model.data_preprocessor}},
-    student={{_base_.model}},
+    network={{_base_.model.network}},
+    loss_ptc={{_base_.model.loss_ptc}},
     loss_seg=dict(type='BgFgSegLoss', loss_weight=0.2),
     loss_dis=dict(type='DiscrepancyLoss', mode='code', loss_weight=0.1),
     loss_consistency=dict(
         type='ConsistencyLoss', conf_thr=0.9, loss_weight=0.05),
     train_cfg=dict(
+        # The toy ToCo's CAM scales, low threshold and PAR dilations.
+        cam_scales={{_base_.model.train_cfg.cam_scales}},
+        low_thr={{_base_.model.train_cfg.low_thr}},
+        par={{_base_.model.train_cfg.par}},
         dis_start_iter=0,
         ptc_start_iter=0,
         seg_start_iter=300,  # 10% (VOC: 2,000 of 20,000)

@@ -9,11 +9,8 @@ crop_size = (448, 448)
 # (p 1.0).
 train_pipeline = [
     dict(type='LoadImageFromFile'),
-    dict(
-        type='RandomResize',
-        scale=(512, 512),
-        ratio_range=(0.5, 2.0),
-        keep_ratio=True),
+    # The code's rescale: U(0.5, 2.0) of the image's own size, PIL bilinear.
+    dict(type='RandomRescale', ratio_range=(0.5, 2.0)),
     dict(type='RandomFlip', prob=0.5),
     dict(type='RandomCropWithBox', crop_size=crop_size),
     dict(type='ToCoPhotometricAug'),

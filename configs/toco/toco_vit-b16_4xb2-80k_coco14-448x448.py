@@ -9,9 +9,10 @@ max_iters = 80000
 # segmentation (+ energy) from aux-CAM labels to 12k, then PTC and
 # final-CAM labels.
 model = dict(
-    cls_head=dict(num_classes=81),
-    aux_cls_head=dict(num_classes=81),
-    decode_head=dict(num_classes=81),
+    network=dict(
+        cls_head=dict(num_classes=81),
+        aux_cls_head=dict(num_classes=81),
+        decode_head=dict(num_classes=81)),
     train_cfg=dict(
         high_thr=0.65,
         seg_start_iter=8000,
@@ -20,11 +21,8 @@ model = dict(
     test_cfg=dict(bkg_thr=0.45))
 train_pipeline = [
     dict(type='LoadImageFromFile'),
-    dict(
-        type='RandomResize',
-        scale=(512, 512),
-        ratio_range=(0.5, 2.0),
-        keep_ratio=True),
+    # The code's rescale: U(0.5, 2.0) of the image's own size, PIL bilinear.
+    dict(type='RandomRescale', ratio_range=(0.5, 2.0)),
     dict(type='RandomFlip', prob=0.5),
     dict(type='RandomCropWithBox', crop_size=crop_size),
     dict(type='ToCoPhotometricAug'),

@@ -15,16 +15,19 @@ ids present in it. Ids index the dataset's metainfo ``classes`` (the lines of
 Inside the pipeline an image's labels are a multi-hot float vector over the
 C-1 foreground classes (entry ``k`` is class id ``k + 1``), stored in
 ``SegDataSample.gt_cls_label``.
+
+``IGNORE_INDEX``, :func:`default_palette`, :func:`labels_from_mask` and
+:func:`save_cls_labels` live in :mod:`mmseg_wsss_light.voc_layout` (no
+torch/mmseg) and are re-exported here.
 """
 import json
-import os
 import os.path as osp
-import tempfile
 from typing import Dict, Iterable, List, Optional
 
 import numpy as np
 
-IGNORE_INDEX = 255
+from mmseg_wsss_light.voc_layout import (IGNORE_INDEX, default_palette,
+                                         labels_from_mask, save_cls_labels)
 
 
 def load_cls_labels(path: str) -> Dict[str, List[int]]:
@@ -69,51 +72,6 @@ def load_cls_labels(path: str) -> Dict[str, List[int]]:
     return labels
 
 
-def save_cls_labels(path: str, labels: Dict[str, Iterable[int]]) -> None:
-    """Write a labels file atomically (no half-written file on interrupt)."""
-    data = {
-        str(k): sorted({int(i) for i in v})
-        for k, v in sorted(labels.items())
-    }
-    dirname = osp.dirname(osp.abspath(path))
-    os.makedirs(dirname, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dirname, suffix='.json.tmp')
-    try:
-        with os.fdopen(fd, 'w') as f:
-            json.dump(data, f, separators=(',', ':'))
-        os.replace(tmp, path)
-    except BaseException:
-        if osp.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
-def labels_from_mask(mask: np.ndarray,
-                     num_classes: int,
-                     ignore_index: int = IGNORE_INDEX) -> List[int]:
-    """Foreground class ids present in a label mask, as the papers derive
-    their image-level labels (background 0 and ignore excluded).
-
-    Args:
-        mask (np.ndarray): (H, W) integer class map.
-        num_classes (int): Number of classes including background.
-        ignore_index (int): Value ignored. Defaults to 255.
-
-    Returns:
-        list[int]: Sorted foreground class ids.
-
-    Raises:
-        ValueError: If the mask holds an id outside ``[0, num_classes)``.
-    """
-    ids = np.unique(mask)
-    ids = ids[ids != ignore_index]
-    bad = ids[(ids < 0) | (ids >= num_classes)]
-    if bad.size:
-        raise ValueError(f'class ids {bad.tolist()} outside [0, '
-                         f'{num_classes}) (ignore is {ignore_index})')
-    return [int(i) for i in ids if i != 0]
-
-
 def to_multi_hot(ids: Iterable[int], num_classes: int) -> np.ndarray:
     """Foreground class ids to a (num_classes - 1,) float32 multi-hot."""
     vec = np.zeros(num_classes - 1, dtype=np.float32)
@@ -136,21 +94,6 @@ def read_classes_file(path: str) -> List[str]:
     return names
 
 
-def default_palette(num_classes: int) -> List[List[int]]:
-    """The PASCAL VOC colour map (bit-interleaved), for any class count."""
-    palette = []
-    for i in range(num_classes):
-        r = g = b = 0
-        c = i
-        for j in range(8):
-            r |= ((c >> 0) & 1) << (7 - j)
-            g |= ((c >> 1) & 1) << (7 - j)
-            b |= ((c >> 2) & 1) << (7 - j)
-            c >>= 3
-        palette.append([r, g, b])
-    return palette
-
-
 def find_labels_file(data_root: str,
                      names: Optional[Iterable[str]] = None) -> Optional[str]:
     """First existing labels file among ``names`` under ``data_root``."""
@@ -159,3 +102,9 @@ def find_labels_file(data_root: str,
         if osp.isfile(path):
             return path
     return None
+
+
+__all__ = [
+    'IGNORE_INDEX', 'load_cls_labels', 'save_cls_labels', 'labels_from_mask',
+    'to_multi_hot', 'read_classes_file', 'default_palette', 'find_labels_file'
+]

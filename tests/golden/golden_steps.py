@@ -7,7 +7,7 @@ tensor's *checkpoint key* (not on the order modules are built in, so a
 refactor that moves modules keeps the same start), and records every
 iteration's loss terms (float hex) and a SHA-256 of the final state dict
 (keys in their e6331ef names, so a refactor that renames keys is compared
-through :func:`mmseg_wsss.models.upgrade_state_dict`).
+through the segmentor's ``legacy_key``).
 
 Record (once, on the reference code)::
 
@@ -49,21 +49,24 @@ HOOK_NAME = 'WSSSTestGoldenStepsHook'
 # 20 of the 24 steps run with everything on). The override *paths* follow
 # the config layout of the code under test; their meaning must not change.
 CASES = {
-    'cam_resnet_toy': dict(
-        config='configs/cam_baseline/cam_resnet_toy.py', options={}),
-    'cam_vit_toy': dict(
-        config='configs/cam_baseline/cam_vit_toy.py', options={}),
-    'single_stage_toy': dict(
+    'cam_resnet_toy':
+    dict(config='configs/cam_baseline/cam_resnet_toy.py', options={}),
+    'cam_vit_toy':
+    dict(config='configs/cam_baseline/cam_vit_toy.py', options={}),
+    'single_stage_toy':
+    dict(
         config='configs/single_stage/single_stage_toy.py',
         options={'model.train_cfg.seg_start_iter': 4}),
-    'toco_toy': dict(
+    'toco_toy':
+    dict(
         config='configs/toco/toco_toy.py',
         options={
             'model.train_cfg.ptc_start_iter': 1,
             'model.train_cfg.seg_start_iter': 2,
             'model.train_cfg.aux_label_end_iter': 4,
         }),
-    'dupl_toy': dict(
+    'dupl_toy':
+    dict(
         config='configs/dupl/dupl_toy.py',
         options={
             'model.train_cfg.dis_start_iter': 1,
@@ -77,9 +80,10 @@ CASES = {
 }
 
 
-def legacy_key(key: str) -> str:
-    """The e6331ef name of a state-dict key of the code under test."""
-    return key
+def legacy_key_of(model: torch.nn.Module) -> Callable[[str], str]:
+    """The e6331ef name of each state-dict key of ``model`` (the segmentor
+    maps the keys it moved, :meth:`WSSSSegmentor.legacy_key`)."""
+    return getattr(type(model), 'legacy_key', lambda key: key)
 
 
 def _drop_pretrained(node):
@@ -96,13 +100,14 @@ def _drop_pretrained(node):
 
 
 def keyed_init(model: torch.nn.Module,
-               key_of: Callable[[str], str] = legacy_key) -> None:
+               key_of: Optional[Callable[[str], str]] = None) -> None:
     """Fill every floating parameter from a generator seeded by its key.
 
     Norm layers get weight 1 + 0.1 N(0, 1) and bias 0.1 N(0, 1); other
     tensors of rank >= 2 N(0, 1) / sqrt(fan_in), rank-1 ones 0.02 N(0, 1).
     Buffers keep their (deterministic) constructed values.
     """
+    key_of = key_of or legacy_key_of(model)
     norm_types = (torch.nn.modules.batchnorm._BatchNorm, torch.nn.LayerNorm,
                   torch.nn.GroupNorm)
     with torch.no_grad():
@@ -112,8 +117,7 @@ def keyed_init(model: torch.nn.Module,
                 if not param.is_floating_point():
                     continue
                 key = key_of(f'{mod_name}.{p_name}' if mod_name else p_name)
-                gen = torch.Generator().manual_seed(
-                    zlib.crc32(key.encode()))
+                gen = torch.Generator().manual_seed(zlib.crc32(key.encode()))
                 noise = torch.randn(
                     param.shape, generator=gen, dtype=torch.float32)
                 if is_norm:
@@ -127,8 +131,9 @@ def keyed_init(model: torch.nn.Module,
 
 
 def state_sha256(model: torch.nn.Module,
-                 key_of: Callable[[str], str] = legacy_key) -> str:
+                 key_of: Optional[Callable[[str], str]] = None) -> str:
     """SHA-256 over the state dict, keys (legacy names) sorted."""
+    key_of = key_of or legacy_key_of(model)
     state = {key_of(k): v for k, v in model.state_dict().items()}
     sha = hashlib.sha256()
     for key in sorted(state):
@@ -140,20 +145,22 @@ def state_sha256(model: torch.nn.Module,
 class _GoldenHook(Hook):
     priority = 'VERY_LOW'
 
-    def __init__(self, record: dict, key_of: Callable) -> None:
+    def __init__(self, record: dict) -> None:
         self.record = record
-        self.key_of = key_of
 
     def before_train(self, runner) -> None:
-        keyed_init(runner.model, self.key_of)
+        keyed_init(runner.model)
         # Whatever the build and init consumed, the steps start from here.
         torch.manual_seed(1)
         np.random.seed(1)
         random.seed(1)
-        self.record['init_sha256'] = state_sha256(runner.model, self.key_of)
+        self.record['init_sha256'] = state_sha256(runner.model)
         self.record['losses'] = []
 
-    def after_train_iter(self, runner, batch_idx, data_batch=None,
+    def after_train_iter(self,
+                         runner,
+                         batch_idx,
+                         data_batch=None,
                          outputs=None) -> None:
         self.record['losses'].append({
             k: float(v).hex()
@@ -161,13 +168,12 @@ class _GoldenHook(Hook):
         })
 
     def after_train(self, runner) -> None:
-        self.record['final_sha256'] = state_sha256(runner.model, self.key_of)
+        self.record['final_sha256'] = state_sha256(runner.model)
 
 
 def run_case(name: str,
              data_root: str,
              work_dir: Optional[str] = None,
-             key_of: Callable[[str], str] = legacy_key,
              extra_options: Optional[dict] = None) -> Dict:
     """Train one case and return its record (losses, weight hashes)."""
     case = CASES[name]
@@ -185,8 +191,8 @@ def run_case(name: str,
     cfg.train_cfg.update(max_iters=MAX_ITERS, val_interval=10**6)
     cfg.val_dataloader = cfg.val_cfg = cfg.val_evaluator = None
     cfg.param_scheduler = [
-        dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0,
-             end=4)
+        dict(
+            type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=4)
     ]
     cfg.randomness = dict(seed=0)
     cfg.default_hooks.logger.interval = MAX_ITERS
@@ -197,11 +203,15 @@ def run_case(name: str,
         if h['type'] != 'BestBranchHook'
     ]
     cfg.log_level = 'WARNING'
-    record = dict(case=name, config=case['config'], options=options,
-                  max_iters=MAX_ITERS, batch_size=BATCH_SIZE)
+    record = dict(
+        case=name,
+        config=case['config'],
+        options=options,
+        max_iters=MAX_ITERS,
+        batch_size=BATCH_SIZE)
     hook_record = {}
     runner = Runner.from_cfg(cfg)
-    runner.register_hook(_GoldenHook(hook_record, key_of), 'VERY_LOW')
+    runner.register_hook(_GoldenHook(hook_record), 'VERY_LOW')
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -232,12 +242,8 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 def generate_golden_toy(root: str) -> None:
     """The suite's ``toy_root`` data: 48 px, 32 train + 8 val, seed 0."""
-    try:
-        from mmseg_wsss.toy import generate_dataset
-    except ImportError:  # before the generator left the runtime package
-        from mmseg_wsss.datasets.toy_generator import generate_dataset
-    generate_dataset(root, num_train=32, num_val=8, size=48, seed=0,
-                     workers=1)
+    from mmseg_wsss_light.toy_generator import generate_dataset
+    generate_dataset(root, num_train=32, num_val=8, size=48, seed=0, workers=1)
 
 
 __all__ = ['CASES', 'run_case', 'keyed_init', 'state_sha256']

@@ -96,9 +96,10 @@ def test_every_config_is_collected():
 def test_config_builds(config):
     cfg, model = build(config)
     n = sum(p.numel() for p in model.parameters()) / 1e6
-    if 'student' in cfg.model:  # DuPL: two students, each a ToCo network
-        cfg.model = cfg.model.student
+    if cfg.model.type == 'DuPLSegmentor':  # two ToCo networks
         n /= 2
+    if 'network' in cfg.model:  # ToCo family: the network holds the parts
+        cfg.model = cfg.model.network
     assert model.num_classes == cfg.model.get(
         'decode_head', cfg.model.get('cls_head')).num_classes
     if 'toy' in osp.basename(config):
@@ -136,8 +137,8 @@ def test_toy_config_loss_and_predict(config):
     loss = sum(losses.values())
     loss.backward()
     assert torch.isfinite(loss)
-    backbone = model.students[0].backbone if hasattr(
-        model, 'students') else model.backbone
+    backbone = model.networks[0].backbone if hasattr(
+        model, 'networks') else model.backbone
     grads = [p.grad for p in backbone.parameters() if p.requires_grad]
     assert any(g is not None and g.abs().sum() > 0 for g in grads)
     model.eval()

@@ -9,9 +9,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mmseg_wsss.datasets import toy_generator as tg
+import mmseg_wsss.datasets
+from mmseg_wsss.datasets import cls_labels
 from mmseg_wsss.datasets.cls_labels import (default_palette, labels_from_mask,
                                             load_cls_labels, read_classes_file)
+from mmseg_wsss_light import toy_generator as tg
+from mmseg_wsss_light import voc_layout
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 NUM_CLASSES = len(tg.TOY_CLASSES)
@@ -250,12 +253,29 @@ def test_refuses_to_replace_foreign_folder(tmp_path):
     assert os.listdir(root) == ['precious.txt']
 
 
-def test_cli_skips_and_stays_light(tmp_path):
+def test_label_helpers_have_one_home():
+    # The generator and the package use the very same helpers, defined once
+    # in mmseg_wsss_light.voc_layout (importable without torch/mmseg).
+    names = ('IGNORE_INDEX', 'default_palette', 'labels_from_mask',
+             'save_cls_labels')
+    for name in names:
+        obj = getattr(voc_layout, name)
+        assert getattr(cls_labels, name) is obj, name
+        if name != 'IGNORE_INDEX':
+            assert obj.__module__ == 'mmseg_wsss_light.voc_layout', name
+            assert getattr(mmseg_wsss.datasets, name) is obj, name
+            assert getattr(tg, name) is obj, name
+    assert voc_layout.IGNORE_INDEX == 255
+
+
+def test_cli_writes_dataset_and_stays_light(tmp_path):
     out = str(tmp_path / 'cli_ds')
     script = osp.join(REPO, 'tools', 'generate_toy_dataset.py')
-    # Run the CLI in-process of a fresh interpreter and report whether it
-    # pulled in the heavy stack (torch/mmseg) through the package __init__.
-    code = ('import runpy, sys; sys.argv = sys.argv[1:]; '
+    # Run the CLI as `python tools/generate_toy_dataset.py ...` would (the
+    # script's folder first on sys.path), in a fresh interpreter, and report
+    # whether it pulled in the heavy stack (torch/mmseg/the package).
+    code = ('import os, runpy, sys; sys.argv = sys.argv[1:]; '
+            'sys.path.insert(0, os.path.dirname(sys.argv[0])); '
             'rc = 0\n'
             'try:\n'
             '    runpy.run_path(sys.argv[0], run_name="__main__")\n'
@@ -265,16 +285,64 @@ def test_cli_skips_and_stays_light(tmp_path):
             ' if m in sys.modules))\n'
             'sys.exit(rc)')
     cmd = [
-        sys.executable, '-c', code, script, out, '--num-train', '4',
-        '--num-val', '2', '--workers', '2'
+        sys.executable, '-c', code, script, out, '--num-train', '2',
+        '--num-val', '1', '--size', '32', '--workers', '2'
     ]
     first = subprocess.run(
         cmd, capture_output=True, text=True, cwd=str(tmp_path), timeout=120)
     assert first.returncode == 0, first.stderr
-    assert 'HEAVY []' in first.stdout
-    assert tg.dataset_is_complete(out, num_train=4, num_val=2)
+    assert 'HEAVY []' in first.stdout, first.stdout
+    names = ['train_00000', 'train_00001', 'val_00000']
+    assert sorted(os.listdir(out)) == [
+        'ImageSets', 'JPEGImages', 'SegmentationClass', 'classes.txt',
+        'cls_labels.json', 'toy_meta.json'
+    ]
+    assert sorted(os.listdir(osp.join(
+        out, 'JPEGImages'))) == [f'{n}.jpg' for n in names]
+    assert sorted(os.listdir(osp.join(
+        out, 'SegmentationClass'))) == [f'{n}.png' for n in names]
+    assert sorted(os.listdir(osp.join(
+        out, 'ImageSets', 'Segmentation'))) == ['train.txt', 'val.txt']
+    assert Image.open(osp.join(out, 'JPEGImages',
+                               'val_00000.jpg')).size == (32, 32)
+    assert sorted(load_cls_labels(osp.join(out, 'cls_labels.json'))) == names
+    assert tg.dataset_is_complete(out, num_train=2, num_val=1, size=32)
+    # The CLI writes exactly what the module writes.
+    ref = str(tmp_path / 'ref')
+    tg.generate_dataset(ref, num_train=2, num_val=1, size=32, workers=1)
+    assert _tree_bytes(out) == _tree_bytes(ref)
+
     second = subprocess.run(
         cmd, capture_output=True, text=True, cwd=str(tmp_path), timeout=120)
     assert second.returncode == 0, second.stderr
     assert 'skipping' in second.stdout
     assert 'HEAVY []' in second.stdout
+
+
+# Loads a file of mmcv itself (pure-PyTorch point_sample.py, bypassing
+# mmcv/ops/__init__.py, which needs the compiled extension): no module of
+# this repo is loaded by file path there.
+_FILE_LOADS_OF_THIRD_PARTY_FILES = [
+    ('mmseg_wsss/utils/compat.py', 'spec_from_file_location'),
+]
+
+
+def test_no_module_loaded_by_file_path():
+    # Tools and package modules import each other by name, never by path.
+    patterns = ('spec_from_file_location', 'SourceFileLoader',
+                'imp.load_source')
+    hits = []
+    for top in ('tools', 'mmseg_wsss'):
+        for dirpath, _, files in os.walk(osp.join(REPO, top)):
+            for name in sorted(files):
+                if not name.endswith('.py'):
+                    continue
+                path = osp.join(dirpath, name)
+                with open(path, encoding='utf-8') as f:
+                    text = f.read()
+                rel = osp.relpath(path, REPO).replace(os.sep, '/')
+                hits += [(rel, p) for p in patterns
+                         for _ in range(text.count(p))]
+    assert sorted(hits) == _FILE_LOADS_OF_THIRD_PARTY_FILES
+    with open(osp.join(REPO, 'mmseg_wsss', 'utils', 'compat.py')) as f:
+        assert "osp.join(ops_dir, 'point_sample.py')" in f.read()

@@ -195,9 +195,9 @@ def test_students_are_independent_copies_of_one_config():
     model = _model()
     s1, s2 = model.students
     assert s1 is not s2
-    assert type(s1).__name__ == 'ToCoSegmentor'
-    assert s1.loss_energy is None and s2.loss_energy is None
-    assert s1.loss_seg.loss_weight == 0.2
+    assert type(s1).__name__ == 'ToCoNetwork'
+    assert model.loss_energy is None
+    assert model.loss_seg.loss_weight == 0.2
     p1 = dict(s1.named_parameters())
     for name, p in s2.named_parameters():
         assert p.data_ptr() != p1[name].data_ptr()
@@ -211,7 +211,7 @@ def test_init_weights_loads_the_pretrained_backbone_into_both_students(
     # Regression: in a torch nn.ModuleList the students were never reached
     # by BaseModule.init_weights and trained from their random init.
     cfg = Config.fromfile(CONFIG)
-    cfg.model.student.backbone.init_cfg.checkpoint = toy_vit_pretrain
+    cfg.model.network.backbone.init_cfg.checkpoint = toy_vit_pretrain
     torch.manual_seed(1)  # other random weights than the checkpoint's
     model = MODELS.build(cfg.model)
     model.init_weights()
@@ -250,21 +250,27 @@ def test_cross_supervision(monkeypatch):
     s1, s2 = model.students
     label_1 = torch.full((2, 48, 48), 1, dtype=torch.long)
     label_2 = torch.full((2, 48, 48), 2, dtype=torch.long)
-    monkeypatch.setattr(s1, 'pseudo_label', lambda *a, **k: label_1)
-    monkeypatch.setattr(s2, 'pseudo_label', lambda *a, **k: label_2)
+    # Each network's CAMs are marked by which network computed them.
+    real_cams = model.training_cams
+    monkeypatch.setattr(
+        model, 'training_cams',
+        lambda net, x: tuple(c + (0 if net is s1 else 10)
+                             for c in real_cams(net, x)))
+    monkeypatch.setattr(
+        model, 'refine_label', lambda images, cam, *a, **k: label_1
+        if cam.max() < 10 else label_2)
     seen = {}
-    for name, student in (('s1', s1), ('s2', s2)):
-        real = student.loss_seg.forward
+    real = model.loss_seg.forward
 
-        def spy(logits, label, _name=name, _real=real, **kw):
-            seen[_name] = label
-            return _real(logits, label, **kw)
+    def spy(logits, label, **kw):
+        seen[len(seen) + 1] = label
+        return real(logits, label, **kw)
 
-        monkeypatch.setattr(student.loss_seg, 'forward', spy)
-    _set_iter(300)
+    monkeypatch.setattr(model.loss_seg, 'forward', spy)
+    _set_iter(301)
     model(**data, mode='loss')
-    assert torch.equal(seen['s1'], label_2)
-    assert torch.equal(seen['s2'], label_1)
+    assert torch.equal(seen[1], label_2)  # network 1 learns from network 2
+    assert torch.equal(seen[2], label_1)
     _set_iter(0)
 
 
@@ -272,14 +278,13 @@ def test_dynamic_threshold_reaches_ptc_and_seg_labels(monkeypatch):
     model = _model().train()
     data = _batch(model)
     seen = []
-    for student in model.students:
-        real = student.pseudo_label
+    real = model.refine_label
 
-        def spy(*args, _real=real):
-            seen.append(args[-1])
-            return _real(*args)
+    def spy(*args):
+        seen.append(args[-1])
+        return real(*args)
 
-        monkeypatch.setattr(student, 'pseudo_label', spy)
+    monkeypatch.setattr(model, 'refine_label', spy)
     _set_iter(2999)  # the end of the toy schedule: the (uniform) target
     model(**data, mode='loss')
     target = model.train_cfg.dynamic_thr.target
@@ -307,7 +312,7 @@ def test_validate_all_branches_and_best_branch():
     for s in out:
         assert torch.equal(s.pred_sem_seg.data,
                            s.pred_sem_seg_branch2.data)
-    expected = model.students[1].inference(data['inputs'])
+    expected = model.network_inference(model.students[1], data['inputs'])
     torch.testing.assert_close(model.inference(data['inputs']), expected)
     model.test_cfg.branch = 1
     assert model.test_branch() == 1

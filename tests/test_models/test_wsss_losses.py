@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from mmseg_wsss.models.losses.bg_fg_seg_loss import BgFgSegLoss
+from mmseg_wsss.models.losses.discrepancy_loss import DiscrepancyLoss
 from mmseg_wsss.models.losses.ptc_loss import PTCLoss, label_to_affinity
 from mmseg_wsss.models.wsss import ptc_label_from_cam
 from mmseg_wsss.registry import MODELS
@@ -314,3 +315,76 @@ def test_bg_fg_name_and_registry():
     assert BgFgSegLoss(loss_name='loss_seg2').loss_name == 'loss_seg2'
     built = MODELS.build(dict(type='BgFgSegLoss', loss_weight=0.2))
     assert isinstance(built, BgFgSegLoss) and built.loss_weight == 0.2
+
+
+# DiscrepancyLoss: the cosine's eps (cos_eps). The other DiscrepancyLoss
+# tests are in test_dupl.py.
+
+
+def test_torch_cosine_clamps_each_norm():
+    """torch's cosine is x.y / (max(|x|, eps) * max(|y|, eps)), not x.y /
+    max(|x| |y|, eps): with |x| = 5e-4, |y| = 2e-4 and eps = 1e-6 the product
+    (1e-7) is below eps, each norm is not, and the cosine is unchanged."""
+    x = torch.tensor([[3e-4, 4e-4]], dtype=torch.float64)
+    y = torch.tensor([[0., 2e-4]], dtype=torch.float64)
+    for eps in (1e-6, 1e-8):
+        cos = torch.nn.CosineSimilarity(dim=-1, eps=eps)(x, y)
+        torch.testing.assert_close(cos, x.new_tensor([0.8]))
+
+
+def _tiny_channel_feats():
+    # (B=1, D=2, h=1, w=2). Channel 0 of f1 has the spatial vector
+    # (3e-7, 4e-7), norm 5e-7, between 1e-8 and 1e-6; every other channel
+    # vector is (1, 0).
+    f1 = torch.tensor([[[[3e-7, 4e-7]], [[1., 0.]]]], dtype=torch.float64)
+    f2 = torch.tensor([[[[1., 0.]], [[1., 0.]]]], dtype=torch.float64)
+    return f1, f2
+
+
+def test_discrepancy_code_cos_eps_hand_computed():
+    f1, f2 = _tiny_channel_feats()
+    # channel 0: x.y = 3e-7, |y| = 1:
+    #   eps 1e-6: 3e-7 / (max(5e-7, 1e-6) * 1) = 0.3
+    #   eps 1e-8: 3e-7 / (max(5e-7, 1e-8) * 1) = 0.6 (the true cosine)
+    # channel 1: 1. D(a, b) = 1 + mean_c cos, the same both ways.
+    for cos_eps, cos0 in ((1e-6, 0.3), (1e-8, 0.6)):
+        loss = DiscrepancyLoss(mode='code', cos_eps=cos_eps, loss_weight=1.)
+        expected = 2 * (1 + (cos0 + 1.) / 2)
+        torch.testing.assert_close(
+            loss(f1, f2), f1.new_tensor(expected), rtol=0, atol=1e-12)
+        # the same as the code's module
+        cos = torch.nn.CosineSimilarity(dim=-1, eps=cos_eps)
+        ref = (1 + cos(f1.flatten(2), f2.flatten(2)).mean()) + (
+            1 + cos(f2.flatten(2), f1.flatten(2)).mean())
+        torch.testing.assert_close(loss(f1, f2), ref)
+    # the default is the code's explicit 1e-6
+    assert DiscrepancyLoss().cos_eps == 1e-6
+    torch.testing.assert_close(
+        DiscrepancyLoss(loss_weight=1.)(f1, f2), f1.new_tensor(3.3))
+    # ordinary features (norms far above both eps) do not see it
+    g1, g2 = torch.randn(2, 2, 4, 3, 3, dtype=torch.float64)
+    torch.testing.assert_close(
+        DiscrepancyLoss(cos_eps=1e-6)(g1, g2),
+        DiscrepancyLoss(cos_eps=1e-8)(g1, g2),
+        rtol=0,
+        atol=0)
+
+
+def test_discrepancy_paper_cos_eps_hand_computed():
+    # One channel only: the flattened map of f1 is (3e-7, 4e-7).
+    f1, f2 = (f[:, :1] for f in _tiny_channel_feats())
+    eps = 1e-6
+    for cos_eps, cos in ((1e-6, 0.3), (1e-8, 0.6)):
+        loss = DiscrepancyLoss(
+            mode='paper', eps=eps, cos_eps=cos_eps, loss_weight=1.)
+        expected = 2 * -math.log(1 - cos + eps)
+        torch.testing.assert_close(
+            loss(f1, f2), f1.new_tensor(expected), rtol=0, atol=1e-12)
+
+
+def test_discrepancy_cos_eps_checked_and_built():
+    for bad in (0., -1e-6, float('nan')):
+        with pytest.raises(ValueError):
+            DiscrepancyLoss(cos_eps=bad)
+    built = MODELS.build(dict(type='DiscrepancyLoss', cos_eps=1e-8))
+    assert isinstance(built, DiscrepancyLoss) and built.cos_eps == 1e-8

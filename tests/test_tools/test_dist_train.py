@@ -233,10 +233,11 @@ def test_method_dist_train_across_gates_then_test_with_crf(
     import torch
     config, gates, gated_losses = METHODS[method]
     # The ViT methods start from the toy pretraining (a stand-in here).
-    backbone = {'toco': 'model.backbone', 'dupl': 'model.student.backbone'}
+    backbone = {'toco': 'model.network', 'dupl': 'model.network'}
     if method in backbone:
         gates = gates + [
-            f'{backbone[method]}.init_cfg.checkpoint={toy_vit_pretrain}'
+            f'{backbone[method]}.backbone.init_cfg.checkpoint='
+            f'{toy_vit_pretrain}'
         ]
     work_dir = str(tmp_path / 'work')
     log = _run(

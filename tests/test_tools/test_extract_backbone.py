@@ -34,7 +34,7 @@ def test_extract_prefix():
 
 def _backbone_cfg(config):
     model = Config.fromfile(osp.join(REPO_ROOT, config)).model
-    return model.student.backbone if 'student' in model else model.backbone
+    return model.network.backbone if 'network' in model else model.backbone
 
 
 @pytest.mark.parametrize('config', TOY_VIT_CONFIGS)

@@ -50,7 +50,10 @@ def test_all_ignored_gives_nan_not_an_error():
     assert s['ignore'] == 100 and s['obj_ignored'] == 100
 
 
-@pytest.mark.parametrize('config', ['toco/toco_toy.py', 'dupl/dupl_toy.py'])
+@pytest.mark.parametrize('config', [
+    'toco/toco_toy.py', 'dupl/dupl_toy.py', 'cam_baseline/cam_resnet_toy.py',
+    'single_stage/single_stage_toy.py'
+])
 def test_cli_on_a_checkpoint(config, toy_root, tmp_path):
     from mmseg.registry import MODELS
     cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs', config))

@@ -121,21 +121,50 @@ def test_kill_and_resume(toy_root, tmp_path):
     with open(osp.join(str(tmp_path / 'test'), 'metrics.json')) as f:
         assert 0 <= json.load(f)['mIoU'] <= 100
 
-    # --crf refines with the config's CRF (model.test_cfg.crf) in workers.
+    # --crf refines with the config's CRF (model.test_cfg.crf) in workers
+    # (WSSSTestLoop); --out and --show-dir get the refined predictions.
+    crf_out, show_dir = str(tmp_path / 'pred_crf'), str(tmp_path / 'show')
     crf = _run([
         'tools/test.py', CONFIG,
         osp.join(work_dir, f'iter_{done + 2}.pth'), '--data-root', toy_root,
         '--crf', '--crf-workers', '2', '--work-dir',
-        str(tmp_path / 'test_crf'), '--cfg-options',
-        'test_dataloader.num_workers=0',
-        'test_dataloader.persistent_workers=False'
+        str(tmp_path / 'test_crf'), '--out', crf_out, '--show-dir', show_dir,
+        '--cfg-options', 'test_dataloader.num_workers=0',
+        'test_dataloader.persistent_workers=False',
+        'default_hooks.visualization.interval=1'
     ])
     assert crf.returncode == 0, crf.stderr[-3000:]
     with open(osp.join(str(tmp_path / 'test_crf'), 'metrics.json')) as f:
-        assert 0 <= json.load(f)['mIoU'] <= 100
+        crf_miou = json.load(f)['mIoU']
+    assert 0 <= crf_miou <= 100
+    assert sorted(os.listdir(crf_out)) == pngs
+    shown = glob.glob(osp.join(show_dir, '**', '*.png'), recursive=True)
+    assert len(shown) == len(val), shown
+    assert 'WSSSTestLoop' in crf.stdout + crf.stderr
+    # The --out PNGs are what each run scored (tests/test_engine checks that
+    # the loop's are exactly the DenseCRF labels): their pixel accuracy
+    # against the ground truth is the run's aAcc.
+    import numpy as np
+    from PIL import Image
+
+    def accuracy(pred_dir):
+        correct = valid = 0
+        for name in pngs:
+            pred = np.array(Image.open(osp.join(pred_dir, name)))
+            gt = np.array(
+                Image.open(osp.join(toy_root, 'SegmentationClass', name)))
+            mask = gt != 255
+            correct += int((pred == gt)[mask].sum())
+            valid += int(mask.sum())
+        return 100 * correct / valid
+
+    for pred_dir, run_dir in ((out_dir, 'test'), (crf_out, 'test_crf')):
+        with open(osp.join(str(tmp_path / run_dir), 'metrics.json')) as f:
+            assert accuracy(pred_dir) == pytest.approx(
+                json.load(f)['aAcc'], abs=0.006), run_dir
 
 
-def test_crf_needs_config_entry(toy_root, tmp_path):
+def test_enable_crf(toy_root, tmp_path):
     import importlib.util
 
     from mmengine.config import Config
@@ -143,13 +172,30 @@ def test_crf_needs_config_entry(toy_root, tmp_path):
         'wsss_tools_test', osp.join(REPO_ROOT, 'tools', 'test.py'))
     tools_test = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tools_test)
-    crf_evaluator = tools_test.crf_evaluator
+    enable_crf = tools_test.enable_crf
     cfg = Config.fromfile(CONFIG)
-    metric = crf_evaluator(cfg, num_workers=3)
-    assert metric['type'] == 'CRFIoUMetric'
-    assert metric['num_workers'] == 3
-    assert metric['prob_mode'] == 'normalize'
-    assert metric['crf'] == dict(preset='toco_cam', xy_scale=96 / 448)
+    evaluator = cfg.test_evaluator.to_dict()
+    enable_crf(cfg, workers=3)
+    assert cfg.model.test_cfg.crf == dict(
+        preset='toco_cam',
+        xy_scale=96 / 448,
+        prob_mode='normalize',
+        enable=True,
+        workers=3)
+    assert cfg.model.test_cfg.scales == (1.0, )  # the rest stays
+    assert cfg.test_cfg.type == 'WSSSTestLoop'
+    assert cfg.test_evaluator.to_dict() == evaluator  # WSSSIoUMetric
+    # the post-processor of the enabled config
+    from mmseg_wsss.models.postprocess import CRFPostProcessor
+    post = CRFPostProcessor.build(cfg.model.test_cfg.crf)
+    assert post.workers == 3 and post.prob_mode == 'normalize'
+    # --pseudo-labels keeps the CRF
+    cfg = Config.fromfile(CONFIG)
+    tools_test.use_training_split(cfg, 'train')
+    enable_crf(cfg)
+    assert cfg.model.test_cfg.cls_source == 'gt'
+    assert cfg.model.test_cfg.crf.enable is True
+    assert 'workers' not in cfg.model.test_cfg.crf
     cfg.model.test_cfg.pop('crf')
     with pytest.raises(ValueError, match='test_cfg.crf'):
-        crf_evaluator(cfg)
+        enable_crf(cfg)

@@ -1,5 +1,11 @@
 # Copyright (c) OpenMMLab. All rights reserved.
-"""Throughput of the dense-CRF post-processing (DenseCRF + CRFPool).
+"""Throughput of the dense-CRF post-processing step (CRFPostProcessor).
+
+Times the asynchronous path of the test loop (``tools/test.py --crf``,
+:class:`WSSSTestLoop`): each data sample is submitted to
+:class:`CRFPostProcessor`, which reads its image from ``img_path``, turns its
+``seg_logits`` into probabilities (softmax) and refines them with
+:class:`DenseCRF` in its worker processes; label maps come back.
 
 Example (VOC-sized inputs, ToCo's test-time CRF)::
 
@@ -8,11 +14,14 @@ Example (VOC-sized inputs, ToCo's test-time CRF)::
         --workers 1 2
 
 Inputs are random but structured like real ones: a smooth random RGB image
-and the softmax of smooth random logits. Prints images/s per worker count
-(``--workers 0`` runs inline in this process); timings are figures only.
+(written as a PNG to a temporary folder) and smooth random logits. Prints
+images/s per worker count (``--workers 0`` runs inline in this process);
+timings are figures only.
 """
 import argparse
 import os
+import os.path as osp
+import tempfile
 import time
 
 import cv2
@@ -41,7 +50,8 @@ def parse_args(argv=None):
     parser.add_argument(
         '--return-label',
         action='store_true',
-        help='workers return label maps instead of probabilities')
+        help='kept for compatibility: the post-processor\'s workers always '
+        'return label maps')
     parser.add_argument(
         '--num-distinct',
         type=int,
@@ -64,56 +74,78 @@ def _smooth_noise(rng: np.random.Generator, channels: int, height: int,
 
 def make_sample(rng: np.random.Generator, height: int, width: int,
                 num_classes: int):
-    """A smooth random (H, W, 3) uint8 image and (C, H, W) softmax probs."""
+    """A smooth random (H, W, 3) uint8 image and (C, H, W) float32 logits."""
     image = _smooth_noise(rng, 3, height, width, cell=24) * 50 + 128
     image += rng.normal(scale=4, size=image.shape)  # sensor-like noise
     image = np.clip(image, 0, 255).astype(np.uint8)
     logits = _smooth_noise(rng, num_classes, height, width, cell=48) * 3
-    logits = logits.transpose(2, 0, 1)
-    probs = np.exp(logits - logits.max(0, keepdims=True))
-    probs /= probs.sum(0, keepdims=True)
-    return image, probs.astype(np.float32)
+    return image, np.ascontiguousarray(logits.transpose(2, 0, 1))
+
+
+def make_data_sample(image: np.ndarray, logits: np.ndarray, path: str):
+    """A SegDataSample as a segmentor's predict leaves it: ``img_path`` (the
+    image, written to ``path`` as RGB) and ``seg_logits`` (C, H, W)."""
+    import torch
+    from mmengine.structures import PixelData
+    from mmseg.structures import SegDataSample
+    cv2.imwrite(path, image[..., ::-1])  # RGB -> BGR for OpenCV
+    sample = SegDataSample(metainfo=dict(img_path=path))
+    sample.seg_logits = PixelData(data=torch.from_numpy(logits))
+    return sample
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
     # Imported after argument parsing: the package import takes seconds.
-    from mmseg_wsss.models.postprocess.dense_crf import CRFPool, DenseCRF
+    from mmseg_wsss.models.postprocess import CRFPostProcessor
 
-    crf = DenseCRF(preset=args.preset, xy_scale=args.xy_scale)
+    def build(workers: int) -> CRFPostProcessor:
+        return CRFPostProcessor(
+            preset=args.preset,
+            xy_scale=args.xy_scale,
+            prob_mode='softmax',
+            workers=workers)
+
+    crf = build(0).crf
     rng = np.random.default_rng(args.seed)
-    samples = [
-        make_sample(rng, args.height, args.width, args.num_classes)
-        for _ in range(max(1, min(args.num_distinct, args.num_images)))
-    ]
     print(f'dense CRF benchmark: preset={args.preset} {crf.params}')
     print(f'inputs: {args.num_images} images of {args.height}x{args.width}, '
-          f'{args.num_classes} classes (probs float32), '
-          f'return_label={args.return_label}, '
-          f'cpu_count={os.cpu_count()}')
+          f'{args.num_classes} classes (logits float32, softmax), '
+          'through CRFPostProcessor.submit/results/drain (image read from '
+          f'PNG), return_label=True, cpu_count={os.cpu_count()}')
     if hasattr(os, 'getloadavg'):  # other load skews the figures
         print('load average before: %.2f %.2f %.2f' % os.getloadavg())
 
-    def items():
-        for i in range(args.num_images):
-            yield samples[i % len(samples)]
-
-    for workers in args.workers:
-        start = time.perf_counter()
-        with CRFPool(
-                crf, num_workers=workers,
-                return_label=args.return_label) as pool:
-            ready = time.perf_counter()
-            cpu = time.process_time()
-            pool.map(items())
-            elapsed = time.perf_counter() - ready
-            cpu = time.process_time() - cpu
-        line = (f'workers={workers}: {args.num_images / elapsed:.2f} img/s '
-                f'({elapsed / args.num_images:.3f} s/img, '
-                f'pool start {ready - start:.2f} s')
-        if workers == 0:  # all CRF work is in this process: CPU time too
-            line += f', {cpu / args.num_images:.3f} CPU s/img'
-        print(line + ')')
+    with tempfile.TemporaryDirectory() as tmp:
+        samples = [
+            make_data_sample(
+                *make_sample(rng, args.height, args.width, args.num_classes),
+                osp.join(tmp, f'img_{i}.png'))
+            for i in range(max(1, min(args.num_distinct, args.num_images)))
+        ]
+        for workers in args.workers:
+            post = build(workers)
+            start = time.perf_counter()
+            try:
+                post.start()
+                ready = time.perf_counter()
+                cpu = time.process_time()
+                done = 0
+                for i in range(args.num_images):
+                    post.submit(i, samples[i % len(samples)])
+                    done += sum(1 for _ in post.results())
+                done += sum(1 for _ in post.drain())
+                elapsed = time.perf_counter() - ready
+                cpu = time.process_time() - cpu
+            finally:
+                post.close()
+            assert done == args.num_images, (done, args.num_images)
+            line = (f'workers={workers}: {args.num_images / elapsed:.2f} '
+                    f'img/s ({elapsed / args.num_images:.3f} s/img, '
+                    f'pool start {ready - start:.2f} s')
+            if workers == 0:  # all CRF work is in this process: CPU too
+                line += f', {cpu / args.num_images:.3f} CPU s/img'
+            print(line + ')')
     return 0
 
 

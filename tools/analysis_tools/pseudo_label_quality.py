@@ -1,11 +1,14 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 """Score a checkpoint's training pseudo labels against the masks.
 
-WSSS methods live or die by their pseudo labels. This tool makes them the way
-training does (multi-scale + flip CAMs from the image labels, PAR, the
-background refinement with its ignore band; DuPL's dynamic threshold at the
-checkpoint's iteration) on whole images of a split, without augmentation,
-and compares them with the ground-truth masks the training never read.
+WSSS methods live or die by their pseudo labels. This tool takes them from
+the model's own ``pseudo_labels()`` (the labels its segmentation loss uses:
+ToCo's PAR-refined CAM labels with their ignore band, DuPL's dynamic
+threshold and noise filtering, 1Stage's PAMR labels, the CAM baseline's
+thresholded CAM), at the checkpoint's iteration (or ``--iter``), on whole
+images of a split without augmentation, and compares them with the
+ground-truth masks the training never read. A method whose segmentation
+loss is still off at that iteration gives labels that are all ignore.
 (``tools/test.py --pseudo-labels`` scores the papers' CAM pseudo labels: one
 background threshold, no ignore band. This tool scores the refined labels the
 segmentation head learns from, ignore band included.)
@@ -98,79 +101,77 @@ def summarize(hist: torch.Tensor, counts: torch.Tensor) -> Dict[str, float]:
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('config', help='ToCo or DuPL config')
+    parser.add_argument('config', help='config of a WSSS segmentor')
     parser.add_argument('checkpoint', help='training checkpoint')
     parser.add_argument('--data-root', help='dataset folder')
     parser.add_argument('--split', default='train', help='train or val')
     parser.add_argument(
         '--num-images', type=int, help='first N images (default all)')
     parser.add_argument(
-        '--branch', type=int, default=None, help='DuPL student (1 or 2; '
+        '--branch',
+        type=int,
+        default=None,
+        help='DuPL student (1 or 2; '
         'default the checkpoint\'s best)')
     parser.add_argument(
         '--iter',
         type=int,
-        help='iteration for DuPL\'s dynamic threshold (default the '
-        'checkpoint\'s)')
+        help='training iteration whose gates and thresholds apply (default '
+        'the checkpoint\'s)')
     parser.add_argument('--out', help='write the figures as JSON here')
     parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction, help='config '
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='config '
         'overrides, as in tools/test.py')
     # What load_tool_config reads besides the above; nothing is written.
     parser.set_defaults(launcher='none', work_dir=None)
     return parser.parse_args(argv)
 
 
-def evaluate(cfg, checkpoint: str, split: str = 'train',
+def evaluate(cfg,
+             checkpoint: str,
+             split: str = 'train',
              num_images: Optional[int] = None,
              branch: Optional[int] = None,
              iteration: Optional[int] = None) -> Dict[str, float]:
     """Pseudo-label statistics of ``checkpoint`` on ``split`` (see module
     docstring)."""
-    from mmengine.logging import MessageHub
     from mmengine.registry import init_default_scope
     from mmengine.runner import load_checkpoint
     from mmseg.registry import DATASETS, MODELS
 
-    from mmseg_wsss.models.wsss.cam import stack_cls_labels
-    from mmseg_wsss.models.utils.denormalize import denormalize_images
     init_default_scope('mmseg')
     model = MODELS.build(cfg.model)
     ckpt = load_checkpoint(model, checkpoint, map_location='cpu')
     model.eval()
     if iteration is None:
         iteration = int(ckpt.get('meta', {}).get('iter', 0))
-    # The model's iteration-dependent choices (threshold, label CAM) read it.
-    MessageHub.get_current_instance().update_info('iter', iteration)
-    if not hasattr(model, 'label_threshold'):
-        raise TypeError(f'{type(model).__name__} makes no PAR pseudo '
-                        'labels (ToCo and DuPL configs do)')
-    if hasattr(model, 'students'):
-        student = model.students[(branch or model.test_branch()) - 1]
-    else:
-        student = model
+    if not hasattr(model, 'pseudo_labels'):
+        raise TypeError(f'{type(model).__name__} is not a WSSS segmentor '
+                        '(it has no pseudo_labels())')
+    if branch is not None and not hasattr(model, 'students'):
+        raise ValueError('--branch is for two-network methods (DuPL)')
 
     ds_cfg = cfg.test_dataloader.dataset.copy()
     ds_cfg.ann_file = f'ImageSets/Segmentation/{split}.txt'
     dataset = DATASETS.build(ds_cfg)
     n = len(dataset) if num_images is None else min(num_images, len(dataset))
-    C = student.num_classes
+    C = model.num_classes
     hist = torch.zeros(C, C, dtype=torch.long)
     counts = torch.zeros(4, dtype=torch.long)
     with torch.no_grad():
         for i in range(n):
             item = dataset[i]
             data = model.data_preprocessor(
-                dict(inputs=[item['inputs']],
-                     data_samples=[item['data_samples']]), False)
+                dict(
+                    inputs=[item['inputs']],
+                    data_samples=[item['data_samples']]), False)
             inputs, samples = data['inputs'], data['data_samples']
-            H, W = inputs.shape[-2:]
-            cls_label = stack_cls_labels(samples).to(inputs)
-            cam, aux_cam = student.training_cams(inputs)
-            label = student.pseudo_label(
-                denormalize_images(inputs, model.data_preprocessor),
-                model.label_cam(cam, aux_cam), cls_label, [[0, H, 0, W]],
-                model.label_threshold(cls_label))
+            label = model.pseudo_labels(inputs, samples, iteration)
+            if isinstance(label, list):  # one label per network (DuPL)
+                label = label[(branch or model.test_branch()) - 1]
             h, w = samples[0].metainfo['img_shape']
             gt = samples[0].gt_sem_seg.data[0]
             accumulate(hist, counts, label[0, :h, :w], gt[:h, :w])

@@ -50,7 +50,8 @@ def parse_args(argv=None):
     parser.add_argument(
         '--prefix',
         default='backbone.',
-        help='sub-module prefix to keep (e.g. student1.backbone.)')
+        help='sub-module prefix to keep (e.g. network.backbone. for ToCo, '
+        'students.0.backbone. for DuPL)')
     return parser.parse_args(argv)
 
 

@@ -9,11 +9,9 @@ data_root = 'data/VOCdevkit/VOC2012'
 crop_size = (448, 448)
 train_pipeline = [
     dict(type='LoadImageFromFile'),
-    dict(
-        type='RandomResize',
-        scale=(512, 512),
-        ratio_range=(0.5, 2.0),
-        keep_ratio=True),
+    # Ratio U(0.5, 2.0) of the image's own size, PIL bilinear, as the code
+    # (not mmcv's RandomResize, whose ratio is of a fixed scale).
+    dict(type='RandomRescale', ratio_range=(0.5, 2.0)),
     dict(type='RandomFlip', prob=0.5),
     dict(type='RandomCropWithBox', crop_size=crop_size),
     dict(type='PackWSSSInputs'),

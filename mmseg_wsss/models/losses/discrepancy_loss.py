@@ -20,16 +20,25 @@ class DiscrepancyLoss(nn.Module):
     * ``mode='code'`` (default, DuPL's code, which produced the published
       numbers): ``D(a, b) = 1 + mean cos(a_c, b_c)`` where ``a_c`` is the
       ``h*w``-long spatial vector of channel ``c`` of an image's final token
-      map (``nn.CosineSimilarity(dim=-1)`` on ``(B, D, h*w)``), averaged over
-      channels and images.
+      map (``nn.CosineSimilarity(dim=-1, eps=1e-6)`` on ``(B, D, h*w)``),
+      averaged over channels and images.
     * ``mode='paper'`` (Eq. 2): ``D(a, b) = -log(1 - cos(a, b) + eps)`` with
       the cosine of each image's flattened feature map, averaged over
       images. Two students built from the same pretrained weights start with
       ``cos = 1``; ``eps`` keeps the loss finite there.
 
+    Both modes compute the cosine as PyTorch's ``cosine_similarity`` does,
+    ``a . b / (max(||a||, cos_eps) * max(||b||, cos_eps))``, so ``cos_eps``
+    only matters for vectors of norm below it (e.g. a channel that is nearly
+    zero over the whole map).
+
     Args:
         mode (str): 'code' or 'paper'. Defaults to 'code'.
         eps (float): Epsilon of the paper's logarithm. Defaults to 1e-6.
+        cos_eps (float): Norm clamp of the cosine. Defaults to 1e-6, the
+            code's explicit ``nn.CosineSimilarity(dim=-1, eps=1e-6)``
+            (PyTorch's default is 1e-8); 1e-8 reproduces this project's
+            e6331ef behaviour (``F.cosine_similarity``'s default).
         loss_weight (float): Defaults to 0.1 (VOC; COCO 0.05).
         loss_name (str): Defaults to 'loss_dis'.
     """
@@ -37,6 +46,7 @@ class DiscrepancyLoss(nn.Module):
     def __init__(self,
                  mode: str = 'code',
                  eps: float = 1e-6,
+                 cos_eps: float = 1e-6,
                  loss_weight: float = 0.1,
                  loss_name: str = 'loss_dis') -> None:
         super().__init__()
@@ -44,8 +54,11 @@ class DiscrepancyLoss(nn.Module):
             raise ValueError(f'mode must be one of {_MODES}, got {mode!r}')
         if eps <= 0:
             raise ValueError(f'eps must be > 0, got {eps}')
+        if not cos_eps > 0:
+            raise ValueError(f'cos_eps must be > 0, got {cos_eps}')
         self.mode = mode
         self.eps = eps
+        self.cos_eps = cos_eps
         self.loss_weight = loss_weight
         self._loss_name = loss_name
 
@@ -53,11 +66,13 @@ class DiscrepancyLoss(nn.Module):
         """``D(feat, sg(fixed))`` for (B, D, h, w) maps (scalar)."""
         fixed = fixed.detach()
         if self.mode == 'code':
-            # nn.CosineSimilarity's default eps (1e-8), as the code.
+            # The code's nn.CosineSimilarity(dim=-1, eps=1e-6) by default
+            # (cos_eps), per channel over the h*w positions.
             cos = F.cosine_similarity(
-                feat.flatten(2), fixed.flatten(2), dim=-1)
+                feat.flatten(2), fixed.flatten(2), dim=-1, eps=self.cos_eps)
             return (1. + cos).mean()
-        cos = F.cosine_similarity(feat.flatten(1), fixed.flatten(1), dim=-1)
+        cos = F.cosine_similarity(
+            feat.flatten(1), fixed.flatten(1), dim=-1, eps=self.cos_eps)
         return -torch.log(1. - cos + self.eps).mean()
 
     def forward(self, feat1: Tensor, feat2: Tensor) -> Tensor:

@@ -15,7 +15,9 @@ from torch import Tensor
 from ..utils.resize import resize
 
 
-def _scaled(inputs: Tensor, scale: float, align_corners: bool,
+def _scaled(inputs: Tensor,
+            scale: float,
+            align_corners: bool,
             mode: str = 'bilinear') -> Tensor:
     if scale == 1.0:
         return inputs
@@ -61,8 +63,7 @@ def fuse_max_over_scales(logit_fn: Callable[[Tensor], Tensor],
     return fused.softmax(dim=1)
 
 
-def fuse_mean_with_bg_power(mask_fn: Callable[[Tensor], Tuple[Tensor,
-                                                              Tensor]],
+def fuse_mean_with_bg_power(mask_fn: Callable[[Tensor], Tuple[Tensor, Tensor]],
                             inputs: Tensor,
                             scales: Sequence[float] = (1.0, 0.5, 1.5, 2.0),
                             flip: bool = True,

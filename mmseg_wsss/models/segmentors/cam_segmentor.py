@@ -1,29 +1,19 @@
 # Copyright (c) OpenMMLab. All rights reserved.
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, Optional, Tuple
 
 import torch
-from mmengine.config import ConfigDict
-from mmseg.models.segmentors.base import BaseSegmentor
 from mmseg.utils import (ConfigType, OptConfigType, OptMultiConfig,
                          OptSampleList, SampleList)
 from torch import Tensor
 
 from mmseg_wsss.registry import MODELS
-from ..wsss import cam_score_map, multi_scale_cam, present_classes
-
-DEFAULT_TEST_CFG = dict(
-    mode='whole',
-    scales=(1.0, ),
-    flip=True,
-    flip_merge='max',
-    scale_merge='sum',
-    bkg_thr=0.5,
-    cls_source='pred',
-    cls_thr=0.5)
+from ..wsss import (cam_score_map, cam_to_label, multi_scale_cam,
+                    present_classes)
+from .wsss_segmentor import WSSSSegmentor
 
 
 @MODELS.register_module()
-class CAMSegmentor(BaseSegmentor):
+class CAMSegmentor(WSSSSegmentor):
     """CAM baseline: a backbone and a CAM classifier, nothing else.
 
     Trained with image-level labels only (multi-label soft-margin loss); its
@@ -52,17 +42,30 @@ class CAMSegmentor(BaseSegmentor):
     ``seg_logits`` of the results hold the (C+1)-channel score stack
     (background score, then the CAMs of the present classes).
 
+    Its :meth:`pseudo_labels` are the thresholded CAMs (``test_cfg``
+    scales and ``bkg_thr``) of the image-level ground-truth classes.
+
     Args:
         backbone (dict): Backbone config.
         cls_head (dict): :class:`CAMClsHead` config.
         neck (dict, optional): Neck config.
-        train_cfg (dict, optional): Unused; kept for the mmseg interface.
+        train_cfg (dict, optional): No settings (the CAM baseline has no
+            gates or thresholds in training); kept for the mmseg interface.
         test_cfg (dict, optional): See above.
         data_preprocessor (dict, optional): Data preprocessor config.
         pretrained (str, optional): Backbone checkpoint (sets
             ``backbone.init_cfg``).
         init_cfg (dict, optional): Initialisation config.
     """
+    DEFAULT_TEST_CFG = dict(
+        WSSSSegmentor.DEFAULT_TEST_CFG,
+        scales=(1.0, ),
+        flip=True,
+        flip_merge='max',
+        scale_merge='sum',
+        bkg_thr=0.5,
+        cls_source='pred',
+        cls_thr=0.5)
 
     def __init__(self,
                  backbone: ConfigType,
@@ -74,7 +77,13 @@ class CAMSegmentor(BaseSegmentor):
                  pretrained: Optional[str] = None,
                  init_cfg: OptMultiConfig = None) -> None:
         super().__init__(
-            data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+            train_cfg=train_cfg,
+            test_cfg=test_cfg,
+            data_preprocessor=data_preprocessor,
+            init_cfg=init_cfg)
+        if self.test_cfg.cls_source not in ('pred', 'gt'):
+            raise ValueError('test_cfg.cls_source must be "pred" or "gt", '
+                             f'got {self.test_cfg.cls_source!r}')
         if pretrained is not None:
             backbone = dict(backbone)
             backbone['init_cfg'] = dict(
@@ -85,13 +94,6 @@ class CAMSegmentor(BaseSegmentor):
         self.cls_head = MODELS.build(cls_head)
         self.num_classes = self.cls_head.num_classes
         self.align_corners = False
-        self.train_cfg = train_cfg
-        cfg = dict(DEFAULT_TEST_CFG)
-        cfg.update(test_cfg or {})
-        if cfg['cls_source'] not in ('pred', 'gt'):
-            raise ValueError('test_cfg.cls_source must be "pred" or "gt", '
-                             f'got {cfg["cls_source"]!r}')
-        self.test_cfg = ConfigDict(cfg)
 
     # ------------------------------------------------------------------
     def extract_feat(self, inputs: Tensor) -> Tuple[Tensor, ...]:
@@ -146,15 +148,13 @@ class CAMSegmentor(BaseSegmentor):
         present = self.present_classes(inputs, data_samples)
         return cam_score_map(self.cams(inputs), present, self.test_cfg.bkg_thr)
 
-    def encode_decode(self, inputs: Tensor,
-                      batch_img_metas: List[dict]) -> Tensor:
-        """Score stack with predicted classes (no labels available here)."""
-        return self.inference(inputs)
-
     @torch.no_grad()
-    def predict(self,
-                inputs: Tensor,
-                data_samples: OptSampleList = None) -> SampleList:
-        """Thresholded-CAM segmentation of a batch."""
-        seg_logits = self.inference(inputs, data_samples)
-        return self.postprocess_result(seg_logits, data_samples)
+    def _pseudo_labels(self, inputs: Tensor,
+                       data_samples: SampleList) -> Tensor:
+        """Thresholded CAMs of the ground-truth classes (padding ignored)."""
+        label = cam_to_label(
+            self.cams(inputs),
+            self.cls_labels(data_samples, inputs),
+            bkg_thr=self.test_cfg.bkg_thr,
+            img_box=self.img_boxes(data_samples))
+        return label

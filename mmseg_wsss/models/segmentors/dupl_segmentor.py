@@ -3,98 +3,103 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
-from mmengine.config import ConfigDict
 from mmengine.model import ModuleList
-from mmseg.models.segmentors.base import BaseSegmentor
 from mmseg.utils import (ConfigType, OptConfigType, OptMultiConfig,
                          OptSampleList, SampleList)
 from torch import Tensor
 
 from mmseg_wsss.registry import MODELS
-from ..utils import denormalize_images
+from ..networks import ToCoNetwork
 from ..wsss import (IGNORE_INDEX, StrongView, cosine_threshold, current_iter,
-                    filter_noisy_labels, is_active, per_image_threshold,
-                    stack_cls_labels)
+                    filter_noisy_labels, per_image_threshold)
+from .toco_segmentor import ToCoSegmentor
 
-# DuPL's VOC schedule (notes 2): classifiers, PTC and the discrepancy loss
-# from 0; cross segmentation after cam_iters = 2,000; noise filtering and
-# the strong-view consistency after gmm_iters = 8,000.
-DEFAULT_TRAIN_CFG = dict(
-    dis_start_iter=0,
-    ptc_start_iter=0,
-    seg_start_iter=2000,
-    aux_label_end_iter=0,
-    filter_start_iter=8000,
-    dynamic_thr=dict(
-        enable=True,
-        start=0.7,
-        target=0.55,
-        max_iters=20000,
-        warmup_iters=2000,
-        origin='code'),
-    noise_filter=dict(
-        backend='sklearn',
-        ce_thr=0.1,
-        min_pixels=1000,
-        mean_gap=1.0,
-        gamma=0.95),
-    strong_view=dict(num_ops=5, magnitude=10, scale=0.75),
-    consistency_target='code')
-DEFAULT_TEST_CFG = dict(branch='best')
+BRANCHES = ('best', 1, 2)
+CONSISTENCY_TARGETS = ('code', 'paper')
 
 
 @MODELS.register_module()
-class DuPLSegmentor(BaseSegmentor):
+class DuPLSegmentor(ToCoSegmentor):
     """DuPL: dual student with trustworthy progressive learning (CVPR 2024).
 
-    Two complete, independently parameterised students (each a
-    :class:`ToCoSegmentor`: ViT, classifier, aux classifier, LargeFOV head,
-    PTC) built from the same config, hence from the same pretrained
-    weights. Per iteration (losses in the code's order, notes 2):
+    Two independently parameterised ToCo networks (ViT, classifier, aux
+    classifier, LargeFOV head) built from one config, hence from the same
+    pretrained weights, trained with ToCo's steps (PTC, PAR-refined labels)
+    and DuPL's additions. Per iteration (losses in the code's order):
 
-    1. each student's two classification losses and PTC (the PTC token
-       labels use the dynamic threshold);
+    1. each network's two classification losses and PTC; the PTC token
+       labels use the dynamic threshold;
     2. the discrepancy loss between the two final token maps (Eq. 2-3);
-    3. from ``seg_start_iter``: each student's PAR-refined CAM pseudo label,
-       with the per-image dynamic threshold (Eq. 5), supervises the *other*
-       student's segmentation head (Eq. 4);
+    3. from ``seg_start_iter``: each network's PAR-refined CAM pseudo
+       label, with the per-image dynamic threshold (Eq. 5), supervises the
+       *other* network's segmentation head (Eq. 4);
     4. from ``filter_start_iter``: each label is first cleaned by adaptive
-       noise filtering on its own student's per-pixel loss (Eq. 6-7), and
-       each student's strong-view prediction is made consistent with its
-       own confident weak-view prediction on the pixels its supervising
-       label leaves unlabelled (Eq. 8, code form).
+       noise filtering on its own network's per-pixel loss (Eq. 6-7), and
+       each network's strong-view prediction is made consistent with its own
+       confident weak-view prediction on the pixels its supervising label
+       leaves unlabelled (Eq. 8, code form).
 
-    Inference uses one student: ``test_cfg.branch`` 1, 2 or 'best' (the
-    one that validated better, kept in the ``best_branch`` buffer by
-    :class:`BestBranchHook`). In validation mode
-    (``validate_all_branches``) both students predict and
-    :class:`MultiBranchIoUMetric` scores both.
+    Inference uses one network: ``test_cfg.branch`` 1, 2 or 'best' (the one
+    that validated better, kept in the ``best_branch`` buffer by
+    :class:`BestBranchHook`). In validation mode (``validate_all_branches``)
+    both predict and :class:`MultiBranchIoUMetric` scores both.
 
     Args:
-        student (dict): :class:`ToCoSegmentor` config of one student, e.g.
-            a ToCo config's ``model``: its network, PTC loss, CAM scales,
-            ``low_thr`` and PAR are used; its data preprocessor, gates,
-            segmentation and energy losses are replaced by DuPL's (DuPL has
-            no energy term).
-        loss_seg (dict): Segmentation loss of each student (DuPL: 0.2).
+        network (dict): :class:`ToCoNetwork` config, built twice (e.g. a
+            ToCo config's ``model.network``).
+        loss_ptc (dict): :class:`PTCLoss` config (weight 0.2).
+        loss_seg (dict): Segmentation loss of each network (DuPL: 0.2).
         loss_dis (dict): :class:`DiscrepancyLoss` config.
         loss_consistency (dict): :class:`ConsistencyLoss` config.
-        train_cfg (dict): Gates (``dis_start_iter``, ``ptc_start_iter``,
-            ``seg_start_iter``, ``aux_label_end_iter`` (COCO: aux-CAM labels
-            with the fixed start threshold until then), ``filter_start_iter``),
-            ``dynamic_thr`` (:func:`cosine_threshold` arguments and
-            ``enable``), ``noise_filter`` (:func:`filter_noisy_labels`
-            arguments), ``strong_view`` (:class:`StrongView` arguments),
-            ``consistency_target`` ('code' or 'paper').
-        test_cfg (dict): ``branch`` plus the students' test settings
-            (``scales``, ``flip``, ``output``, ``crf`` ...), passed on to
-            both students.
+        train_cfg (dict): ToCo's ``cam_scales``, ``low_thr``, ``par``,
+            gates (``ptc_start_iter``, ``seg_start_iter``,
+            ``aux_label_end_iter``: COCO's aux-CAM labels with the fixed
+            start threshold until then) and ``gate_rule``; DuPL's
+            ``dis_start_iter``, ``filter_start_iter``, ``dynamic_thr``
+            (:func:`cosine_threshold` arguments and ``enable``; its
+            ``start`` is the high threshold while disabled),
+            ``noise_filter`` (:func:`filter_noisy_labels` arguments),
+            ``strong_view`` (:class:`StrongView` arguments) and
+            ``consistency_target`` ('code' or 'paper'). There is no
+            ``high_thr``: the dynamic threshold replaces it.
+        test_cfg (dict): ToCo's test settings plus ``branch``.
         data_preprocessor (dict): Data preprocessor config.
         init_cfg (dict, optional): Initialisation config.
     """
+    # DuPL's VOC schedule: classifiers, PTC and the discrepancy loss from
+    # 0; cross segmentation after cam_iters = 2,000; noise filtering and the
+    # strong-view consistency after gmm_iters = 8,000.
+    DEFAULT_TRAIN_CFG = dict(
+        cam_scales=(1.0, 0.5, 1.5),
+        low_thr=0.25,
+        par=ToCoSegmentor.DEFAULT_TRAIN_CFG['par'],
+        dis_start_iter=0,
+        ptc_start_iter=0,
+        seg_start_iter=2000,
+        aux_label_end_iter=0,
+        filter_start_iter=8000,
+        gate_rule='from',
+        dynamic_thr=dict(
+            enable=True,
+            start=0.7,
+            target=0.55,
+            max_iters=20000,
+            warmup_iters=2000,
+            origin='code'),
+        noise_filter=dict(
+            backend='sklearn',
+            ce_thr=0.1,
+            min_pixels=1000,
+            mean_gap=1.0,
+            gamma=0.95),
+        strong_view=dict(num_ops=5, magnitude=10, scale=0.75),
+        consistency_target='code')
+    DEFAULT_TEST_CFG = dict(ToCoSegmentor.DEFAULT_TEST_CFG, branch='best')
+    LEGACY_KEY_PREFIXES = dict()  # e6331ef already named them students.*
 
     def __init__(self,
-                 student: ConfigType,
+                 network: ConfigType,
+                 loss_ptc: ConfigType = dict(type='PTCLoss', loss_weight=0.2),
                  loss_seg: ConfigType = dict(
                      type='BgFgSegLoss', loss_weight=0.2),
                  loss_dis: ConfigType = dict(
@@ -106,31 +111,19 @@ class DuPLSegmentor(BaseSegmentor):
                  data_preprocessor: OptConfigType = None,
                  init_cfg: OptMultiConfig = None) -> None:
         super().__init__(
-            data_preprocessor=data_preprocessor, init_cfg=init_cfg)
-        self.train_cfg = self._merge(DEFAULT_TRAIN_CFG, train_cfg)
-        self.test_cfg = ConfigDict({**DEFAULT_TEST_CFG, **(test_cfg or {})})
-        if self.train_cfg.consistency_target not in ('code', 'paper'):
-            raise ValueError("train_cfg.consistency_target must be 'code' "
-                             'or \'paper\', got '
+            network=network,
+            loss_ptc=loss_ptc,
+            loss_seg=loss_seg,
+            loss_energy=None,  # DuPL has no energy term
+            train_cfg=train_cfg,
+            test_cfg=test_cfg,
+            data_preprocessor=data_preprocessor,
+            init_cfg=init_cfg)
+        if self.train_cfg.consistency_target not in CONSISTENCY_TARGETS:
+            raise ValueError('train_cfg.consistency_target must be one of '
+                             f'{CONSISTENCY_TARGETS}, got '
                              f'{self.train_cfg.consistency_target!r}')
         self._check_branch(self.test_cfg.branch)
-        student_test_cfg = {
-            k: v
-            for k, v in self.test_cfg.items() if k != 'branch'
-        }
-        students = []
-        for _ in range(2):
-            cfg = ConfigDict(student)
-            cfg.pop('data_preprocessor', None)  # the inputs arrive normalised
-            cfg.loss_seg = loss_seg
-            cfg.loss_energy = None
-            cfg.test_cfg = {**(cfg.get('test_cfg') or {}), **student_test_cfg}
-            students.append(MODELS.build(cfg))
-        # mmengine's ModuleList, not torch's: BaseModule.init_weights only
-        # recurses into children that have init_weights, so a torch
-        # ModuleList would leave both students at their random init instead
-        # of the pretrained backbone.
-        self.students = ModuleList(students)
         self.loss_dis = MODELS.build(loss_dis)
         self.loss_consistency = MODELS.build(loss_consistency)
         pre = self.data_preprocessor
@@ -138,50 +131,48 @@ class DuPLSegmentor(BaseSegmentor):
             mean=pre.mean.flatten().tolist(),
             std=pre.std.flatten().tolist(),
             **self.train_cfg.strong_view)
-        first = self.students[0]
-        self.num_classes = first.num_classes
-        self.align_corners = first.align_corners
-        # 1-based index of the student used by test_cfg.branch='best'; a
+        # 1-based index of the network used by test_cfg.branch='best'; a
         # buffer, so the decision is saved and loaded with the weights.
         self.register_buffer('best_branch', torch.tensor(1))
         self.validate_all_branches = False
 
-    @staticmethod
-    def _merge(default: dict, cfg: Optional[dict]) -> ConfigDict:
-        merged = ConfigDict(default)
-        for key, value in (cfg or {}).items():
-            if isinstance(value, dict) and isinstance(merged.get(key), dict):
-                merged[key] = ConfigDict({**merged[key], **value})
-            else:
-                merged[key] = value
-        return merged
+    def build_networks(self, network: ConfigType) -> None:
+        # mmengine's ModuleList, not torch's: BaseModule.init_weights only
+        # recurses into children that have init_weights, so a torch
+        # ModuleList would leave both networks at their random init instead
+        # of the pretrained backbone.
+        self.students = ModuleList([MODELS.build(network) for _ in range(2)])
 
+    @property
+    def networks(self) -> List[ToCoNetwork]:
+        return list(self.students)
+
+    def inference_network(self) -> ToCoNetwork:
+        return self.students[self.test_branch() - 1]
+
+    # Branch selection --------------------------------------------------
     @staticmethod
     def _check_branch(branch) -> None:
-        if branch not in ('best', 1, 2):
+        if branch not in BRANCHES:
             raise ValueError(
-                f"test_cfg.branch must be 1, 2 or 'best', got {branch!r}")
+                f'test_cfg.branch must be one of {BRANCHES}, got {branch!r}')
 
-    # ------------------------------------------------------------------
     def set_best_branch(self, branch: int) -> None:
-        """Record the 1-based student that validated better."""
+        """Record the 1-based network that validated better."""
         self._check_branch(branch)
         self.best_branch.fill_(int(branch))
 
     def test_branch(self) -> int:
-        """1-based student used for inference."""
+        """1-based network used for inference."""
         branch = self.test_cfg.branch
         self._check_branch(branch)
         return int(self.best_branch) if branch == 'best' else branch
 
-    def extract_feat(self, inputs: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
-        """Backbone features of the inference student."""
-        return self.students[self.test_branch() - 1].extract_feat(inputs)
-
+    # Thresholds --------------------------------------------------------
     def class_thresholds(self, iteration: int) -> Tensor:
         """Per-class high threshold at ``iteration`` (C-1,) or 0-d."""
         cfg = self.train_cfg.dynamic_thr
-        if not cfg.get('enable', True):
+        if not cfg.enable:
             return torch.tensor(float(cfg.start))
         return cosine_threshold(
             iteration,
@@ -195,80 +186,94 @@ class DuPLSegmentor(BaseSegmentor):
         """Per-image (B,) dynamic high threshold at the current iteration:
         the maximum over each image's present classes."""
         return per_image_threshold(
-            self.class_thresholds(current_iter()), cls_label,
+            self.class_thresholds(current_iter()),
+            cls_label,
             default=float(self.train_cfg.dynamic_thr.start)).to(cls_label)
 
-    def label_cam(self, cam: Tensor, aux_cam: Tensor) -> Tensor:
-        """CAM the segmentation labels come from at this iteration."""
-        return cam if is_active(self.train_cfg.aux_label_end_iter) \
-            else aux_cam
-
-    # ------------------------------------------------------------------
+    # Training ----------------------------------------------------------
     def loss(self, inputs: Tensor,
              data_samples: SampleList) -> Dict[str, Tensor]:
         cfg = self.train_cfg
-        cls_label = stack_cls_labels(data_samples).to(inputs)
-        img_box = [s.metainfo.get('img_box') for s in data_samples]
+        cls_label = self.cls_labels(data_samples, inputs)
+        img_box = self.img_boxes(data_samples)
         high_thr = self.label_threshold(cls_label)
         losses = dict()
         feats, cams, seg_logits = [], [], []
-        for k, student in enumerate(self.students, start=1):
-            feat = student.extract_feat(inputs)
-            for name, value in student.cls_losses(feat,
-                                                  data_samples).items():
+        for k, network in enumerate(self.students, start=1):
+            feat = network.extract_feat(inputs)
+            for name, value in network.cls_losses(feat, data_samples).items():
                 losses[f'{name}_{k}'] = value
-            cam, aux_cam = student.training_cams(inputs)
-            ptc_name = f'{student.loss_ptc.loss_name}_{k}'
-            if is_active(cfg.ptc_start_iter):
-                losses[ptc_name] = student.ptc(feat[0], aux_cam, cls_label,
-                                               img_box, high_thr)
-            else:
-                losses[ptc_name] = feat[0].sum() * 0.
+            cam, aux_cam = self.training_cams(network, inputs)
+            losses[f'{self.loss_ptc.loss_name}_{k}'] = self.gated(
+                cfg.ptc_start_iter, lambda: self.ptc_loss(
+                    feat[0], aux_cam, cls_label, img_box, high_thr), feat[0])
             feats.append(feat)
             cams.append((cam, aux_cam))
-            seg_logits.append(student.decode_head(feat))
+            seg_logits.append(network.decode_head(feat))
 
-        if is_active(cfg.dis_start_iter):
-            losses[self.loss_dis.loss_name] = self.loss_dis(
-                feats[0][0], feats[1][0])
-        else:
-            losses[self.loss_dis.loss_name] = sum(
-                f[0].sum() for f in feats) * 0.
+        losses[self.loss_dis.loss_name] = self.gated(
+            cfg.dis_start_iter,
+            lambda: self.loss_dis(feats[0][0], feats[1][0]),
+            [f[0] for f in feats])
 
-        if not is_active(cfg.seg_start_iter):
+        if not self.gate_open(cfg.seg_start_iter):
             # Keep the heads in the graph (DDP) without training them yet.
-            for k, student in enumerate(self.students, start=1):
-                losses[f'{student.loss_seg.loss_name}_{k}'] = \
+            for k in (1, 2):
+                losses[f'{self.loss_seg.loss_name}_{k}'] = \
                     seg_logits[k - 1].sum() * 0.
             return losses
 
-        images_01 = denormalize_images(inputs, self.data_preprocessor)
-        labels = [
-            student.pseudo_label(images_01, self.label_cam(cam, aux_cam),
-                                 cls_label, img_box, high_thr)
-            for student, (cam, aux_cam) in zip(self.students, cams)
-        ]
-        filtering = is_active(cfg.filter_start_iter)
-        filtered = [None, None]
-        unfiltered = list(labels)
-        if filtering:
-            for k in range(2):
-                labels[k], filtered[k] = self._filter(seg_logits[k],
-                                                      labels[k])
-        # Cross supervision (Eq. 4): student k learns from the other's label.
-        for k, student in enumerate(self.students, start=1):
-            other = 2 - k
-            losses[f'{student.loss_seg.loss_name}_{k}'] = student.loss_seg(
-                seg_logits[k - 1], labels[other])
-        if filtering:
+        images_01 = self.images_01(inputs)
+        labels, unfiltered, filtered = self._labels(images_01, cams,
+                                                    seg_logits, cls_label,
+                                                    img_box, high_thr)
+        # Cross supervision (Eq. 4): network k learns from the other's label.
+        for k in (1, 2):
+            losses[f'{self.loss_seg.loss_name}_{k}'] = self.loss_seg(
+                seg_logits[k - 1], labels[2 - k])
+        if self.filtering():
             losses.update(
                 self._consistency(inputs, images_01, seg_logits, labels,
                                   unfiltered, filtered))
         return losses
 
+    def filtering(self) -> bool:
+        """Whether noise filtering (and the consistency) is on now."""
+        return self.gate_open(self.train_cfg.filter_start_iter)
+
+    def _labels(
+        self, images_01: Tensor, cams: Sequence[Tuple[Tensor, Tensor]],
+        seg_logits: Sequence[Tensor], cls_label: Tensor, img_box: List,
+        high_thr: Tensor
+    ) -> Tuple[List[Tensor], List[Tensor], List[Optional[Tensor]]]:
+        """Each network's label (filtered when filtering is on), the
+        unfiltered labels, and the filtered-pixel masks (or None)."""
+        labels = [
+            self.refine_label(images_01, cam, aux_cam, cls_label, img_box,
+                              high_thr) for cam, aux_cam in cams
+        ]
+        unfiltered = list(labels)
+        filtered = [None, None]
+        if self.filtering():
+            for k in range(2):
+                labels[k], filtered[k] = self._filter(seg_logits[k], labels[k])
+        return labels, unfiltered, filtered
+
+    def _pseudo_labels(self, inputs: Tensor,
+                       data_samples: SampleList) -> List[Tensor]:
+        """Per network, the label it produces (and the other learns from)."""
+        if not self.gate_open(self.train_cfg.seg_start_iter):
+            return [self.ignore_labels(inputs)] * 2
+        cls_label = self.cls_labels(data_samples, inputs)
+        cams = [self.training_cams(n, inputs) for n in self.students]
+        seg_logits = [n.seg_logits(inputs) for n in self.students]
+        return self._labels(
+            self.images_01(inputs), cams, seg_logits, cls_label,
+            self.img_boxes(data_samples), self.label_threshold(cls_label))[0]
+
     def _filter(self, seg_logits: Tensor,
                 label: Tensor) -> Tuple[Tensor, Tensor]:
-        """Adaptive noise filtering of a student's own label (Eq. 6-7)."""
+        """Adaptive noise filtering of a network's own label (Eq. 6-7)."""
         with torch.no_grad():
             logits = F.interpolate(
                 seg_logits.detach().float(),
@@ -283,17 +288,17 @@ class DuPLSegmentor(BaseSegmentor):
                      seg_logits: List[Tensor], labels: List[Tensor],
                      unfiltered: List[Tensor],
                      filtered: List[Tensor]) -> Dict[str, Tensor]:
-        """Strong-view consistency of both students (Eq. 8)."""
+        """Strong-view consistency of both networks (Eq. 8)."""
         strong = self.strong_view(images_01 * 255.)
         size = inputs.shape[-2:]
         losses = dict()
-        for k, student in enumerate(self.students, start=1):
+        for k, network in enumerate(self.students, start=1):
             other = 2 - k
             strong_logits = self.strong_view.invert(
-                student._forward(strong), size)
+                network.seg_logits(strong), size)
             if self.train_cfg.consistency_target == 'code':
                 # Every pixel the supervising label leaves unlabelled, against
-                # the student's own confident weak-view prediction.
+                # the network's own confident weak-view prediction.
                 loss = self.loss_consistency(
                     strong_logits,
                     labels[other] == IGNORE_INDEX,
@@ -302,50 +307,30 @@ class DuPLSegmentor(BaseSegmentor):
                 # Eq. 8 read literally: the filtered pixels, supervised by
                 # the (transformed) pseudo label they were filtered from.
                 loss = self.loss_consistency(
-                    strong_logits,
-                    filtered[other],
-                    target=unfiltered[other])
+                    strong_logits, filtered[other], target=unfiltered[other])
             losses[f'{self.loss_consistency.loss_name}_{k}'] = loss
         return losses
 
-    # ------------------------------------------------------------------
-    def _forward(self,
-                 inputs: Tensor,
-                 data_samples: OptSampleList = None) -> Tensor:
-        """Segmentation logits of the inference student."""
-        return self.students[self.test_branch() - 1]._forward(inputs)
-
-    def encode_decode(self, inputs: Tensor,
-                      batch_img_metas: List[dict]) -> Tensor:
-        return self.inference(inputs)
-
-    def inference(self,
-                  inputs: Tensor,
-                  data_samples: OptSampleList = None) -> Tensor:
-        return self.students[self.test_branch() - 1].inference(
-            inputs, data_samples)
-
+    # Inference ---------------------------------------------------------
     @torch.no_grad()
     def predict(self,
                 inputs: Tensor,
                 data_samples: OptSampleList = None) -> SampleList:
         if not self.validate_all_branches:
-            return self.postprocess_result(
-                self.inference(inputs, data_samples), data_samples)
-        per_branch = self._predict_all(inputs, data_samples)
-        out = self.postprocess_result(per_branch[self.test_branch() - 1][1],
+            return super().predict(inputs, data_samples)
+        # postprocess_result writes into data_samples: each branch's
+        # prediction is taken before the next one overwrites it.
+        scores, preds = [], []
+        for network in self.students:
+            scores.append(
+                self.network_inference(network, inputs, data_samples))
+            preds.append([
+                s.pred_sem_seg
+                for s in self.postprocess_result(scores[-1], data_samples)
+            ])
+        out = self.postprocess_result(scores[self.test_branch() - 1],
                                       data_samples)
-        for k, (preds, _) in enumerate(per_branch, start=1):
-            for sample, pred in zip(out, preds):
+        for k, branch_preds in enumerate(preds, start=1):
+            for sample, pred in zip(out, branch_preds):
                 sample.set_field(pred, f'pred_sem_seg_branch{k}')
-        return out
-
-    def _predict_all(self, inputs: Tensor,
-                     data_samples: OptSampleList) -> Sequence:
-        """Each student's post-processed predictions and raw scores."""
-        results = []
-        for student in self.students:
-            scores = student.inference(inputs, data_samples)
-            samples = self.postprocess_result(scores, data_samples)
-            results.append(([s.pred_sem_seg for s in samples], scores))
-        return results
+        return self.apply_crf(out)

@@ -3,34 +3,20 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
-from mmengine.config import ConfigDict
-from mmseg.models.segmentors.base import BaseSegmentor
 from mmseg.utils import (ConfigType, OptConfigType, OptMultiConfig,
                          OptSampleList, SampleList)
 from torch import Tensor
 
 from mmseg_wsss.registry import MODELS
 from ..postprocess import fuse_mean_with_bg_power
-from ..wsss import (PAMR, is_active, mask_class_scores, mask_outside_box,
-                    masks_to_pseudo_label, present_classes, stack_cls_labels)
-
-DEFAULT_CLASS_SCORES = dict(
-    bg_logit=1.0, focal_p=3.0, focal_lambda=0.01, ngwp_eps=1.0)
-DEFAULT_TRAIN_CFG = dict(
-    seg_start_iter=3305,  # 5 epochs of VOC train_aug at batch 16
-    pamr=dict(num_iter=10, dilations=(1, 2, 4, 8, 12, 24)),
-    pseudo_label=dict(fg_ratio=0.6, bg_ratio=0.7, min_thr=0.2))
-DEFAULT_TEST_CFG = dict(
-    mode='whole',
-    scales=(1.0, 0.5, 1.5, 2.0),
-    flip=True,
-    bg_pow=3.0,
-    fp_cut=0.1,
-    cls_source='pred')
+from ..utils import merge_cfg
+from ..wsss import (PAMR, mask_class_scores, mask_outside_box,
+                    masks_to_pseudo_label, present_classes)
+from .wsss_segmentor import WSSSSegmentor
 
 
 @MODELS.register_module()
-class SingleStageSegmentor(BaseSegmentor):
+class SingleStageSegmentor(WSSSSegmentor):
     """1Stage (Araslanov and Roth, CVPR 2020): segmentation from image labels
     in one network and one training run.
 
@@ -80,6 +66,21 @@ class SingleStageSegmentor(BaseSegmentor):
         data_preprocessor (dict): Data preprocessor config.
         init_cfg (dict, optional): Initialisation config.
     """
+    DEFAULT_CLASS_SCORES = dict(
+        bg_logit=1.0, focal_p=3.0, focal_lambda=0.01, ngwp_eps=1.0)
+    DEFAULT_TRAIN_CFG = dict(
+        seg_start_iter=3305,  # 5 epochs of VOC train_aug at batch 16
+        gate_rule='from',  # the code: mask loss when epoch >= PRETRAIN
+        pamr=dict(num_iter=10, dilations=(1, 2, 4, 8, 12, 24)),
+        pseudo_label=dict(fg_ratio=0.6, bg_ratio=0.7, min_thr=0.2))
+    DEFAULT_TEST_CFG = dict(
+        WSSSSegmentor.DEFAULT_TEST_CFG,
+        scales=(1.0, 0.5, 1.5, 2.0),
+        flip=True,
+        bg_pow=3.0,
+        fp_cut=0.1,
+        cls_source='pred',
+        pad_size=None)
 
     def __init__(self,
                  backbone: ConfigType,
@@ -97,20 +98,18 @@ class SingleStageSegmentor(BaseSegmentor):
                  data_preprocessor: OptConfigType = None,
                  init_cfg: OptMultiConfig = None) -> None:
         super().__init__(
-            data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+            train_cfg=train_cfg,
+            test_cfg=test_cfg,
+            data_preprocessor=data_preprocessor,
+            init_cfg=init_cfg)
         self.backbone = MODELS.build(backbone)
         self.decode_head = MODELS.build(decode_head)
         self.loss_cls = MODELS.build(loss_cls)
         self.loss_seg = MODELS.build(loss_seg)
         self.num_classes = self.decode_head.num_classes
         self.align_corners = False
-        self.class_scores = ConfigDict({
-            **DEFAULT_CLASS_SCORES,
-            **(class_scores or {})
-        })
-        train_cfg = dict(train_cfg or {})
-        self.train_cfg = ConfigDict({**DEFAULT_TRAIN_CFG, **train_cfg})
-        self.test_cfg = ConfigDict({**DEFAULT_TEST_CFG, **(test_cfg or {})})
+        self.class_scores = merge_cfg(self.DEFAULT_CLASS_SCORES, class_scores,
+                                      'class_scores')
         if self.test_cfg.cls_source not in ('pred', 'gt'):
             raise ValueError('test_cfg.cls_source must be "pred" or "gt", '
                              f'got {self.test_cfg.cls_source!r}')
@@ -134,11 +133,6 @@ class SingleStageSegmentor(BaseSegmentor):
         """
         fg_logits = self.decode_head(self.extract_feat(inputs))
         return mask_class_scores(fg_logits, **self.class_scores)
-
-    def images_01(self, inputs: Tensor) -> Tensor:
-        """Normalised inputs back to RGB in [0, 1] (PAMR's image)."""
-        pre = self.data_preprocessor
-        return ((inputs * pre.std + pre.mean) / 255.).clamp(0, 1)
 
     @torch.no_grad()
     def pseudo_label(self,
@@ -175,20 +169,29 @@ class SingleStageSegmentor(BaseSegmentor):
              data_samples: SampleList) -> Dict[str, Tensor]:
         """Classification loss, and the self-supervised segmentation loss
         after the pretraining iterations."""
-        cls_label = stack_cls_labels(data_samples).to(inputs)
+        cls_label = self.cls_labels(data_samples, inputs)
         logits, masks, cls_scores = self.forward_masks(inputs)
         # mmseg's sigmoid CE squeezes a one-class prediction to (B,).
         target = cls_label.squeeze(1) if cls_label.shape[1] == 1 else cls_label
         losses = {self.loss_cls.loss_name: self.loss_cls(cls_scores, target)}
-        if is_active(self.train_cfg.seg_start_iter):
-            img_box = [s.metainfo.get('img_box') for s in data_samples]
-            label = self.pseudo_label(inputs, masks, cls_label, img_box)
+        if self.gate_open(self.train_cfg.seg_start_iter):
+            label = self.pseudo_label(inputs, masks, cls_label,
+                                      self.img_boxes(data_samples))
             losses[self.loss_seg.loss_name] = self.loss_seg(
                 logits, label, cls_label)
         else:
             # Logged as 0 during the classification-only pretraining.
             losses[self.loss_seg.loss_name] = logits.sum() * 0.
         return losses
+
+    def _pseudo_labels(self, inputs: Tensor,
+                       data_samples: SampleList) -> Tensor:
+        if not self.gate_open(self.train_cfg.seg_start_iter):
+            return self.ignore_labels(inputs)
+        _, masks, _ = self.forward_masks(inputs)
+        return self.pseudo_label(inputs, masks,
+                                 self.cls_labels(data_samples, inputs),
+                                 self.img_boxes(data_samples))
 
     # ------------------------------------------------------------------
     def _forward(self,
@@ -206,7 +209,7 @@ class SingleStageSegmentor(BaseSegmentor):
         the masks are cut back to the view.
         """
         H, W = x.shape[-2:]
-        pad_size = self.test_cfg.get('pad_size')
+        pad_size = self.test_cfg.pad_size
         top = left = 0
         if pad_size:
             ph, pw = max(pad_size[0] - H, 0), max(pad_size[1] - W, 0)
@@ -234,16 +237,3 @@ class SingleStageSegmentor(BaseSegmentor):
             fp_cut=cfg.fp_cut,
             cls_label=cls_label,
             align_corners=self.align_corners)
-
-    def encode_decode(self, inputs: Tensor,
-                      batch_img_metas: List[dict]) -> Tensor:
-        """Fused masks with predicted classes (no labels available here)."""
-        return self.inference(inputs)
-
-    @torch.no_grad()
-    def predict(self,
-                inputs: Tensor,
-                data_samples: OptSampleList = None) -> SampleList:
-        """Segmentation of a batch (``seg_logits``: the fused masks)."""
-        return self.postprocess_result(
-            self.inference(inputs, data_samples), data_samples)

@@ -2,10 +2,11 @@
 from typing import List
 
 from mmseg.models.segmentors import EncoderDecoder
+from mmseg.utils import OptSampleList, SampleList
 from torch import Tensor
 
 from mmseg_wsss.registry import MODELS
-from ..postprocess import fuse_max_over_scales
+from ..postprocess import CRFPostProcessor, fuse_max_over_scales
 
 FUSIONS = ('max_over_scales', )
 
@@ -28,7 +29,23 @@ class WSSSEncoderDecoder(EncoderDecoder):
 
     The 1Stage pipeline (:func:`fuse_mean_with_bg_power`) needs class scores
     as well as masks and lives in that method's segmentor.
+
+    ``test_cfg.crf`` is the dense-CRF post-processing step of the WSSS
+    segmentors (:class:`CRFPostProcessor`), applied to every prediction
+    when enabled (``tools/test.py --crf``).
     """
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.crf_postprocessor = CRFPostProcessor.build((self.test_cfg
+                                                         or {}).get('crf'))
+
+    def postprocess_result(self,
+                           seg_logits: Tensor,
+                           data_samples: OptSampleList = None) -> SampleList:
+        samples = super().postprocess_result(seg_logits, data_samples)
+        crf = self.crf_postprocessor
+        return samples if crf is None else crf.apply(samples)
 
     def inference(self, inputs: Tensor, batch_img_metas: List[dict]) -> Tensor:
         fusion = self.test_cfg.get('fusion')

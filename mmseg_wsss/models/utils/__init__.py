@@ -4,10 +4,12 @@ from .deeplab_aspp import DeepLabASPP
 from .denormalize import denormalize_images
 from .fused_multihead_attention import FusedMultiheadAttention, fuse_attention
 from .global_cue_injection import GlobalCueInjection
+from .merge_cfg import merge_cfg
 from .resize import resize
 from .stochastic_gate import StochasticGate
 
 __all__ = [
     'DeepLabASPP', 'denormalize_images', 'FusedMultiheadAttention',
-    'fuse_attention', 'GlobalCueInjection', 'resize', 'StochasticGate'
+    'fuse_attention', 'GlobalCueInjection', 'merge_cfg', 'resize',
+    'StochasticGate'
 ]

@@ -9,6 +9,14 @@ def denormalize_images(inputs: Tensor, data_preprocessor) -> Tensor:
     network input; ``SegDataPreProcessor`` has already converted BGR to RGB
     and normalised with its ``mean``/``std`` (0-255 units).
 
+    Difference from the authors' code: ToCo/DuPL's ``denormalize_img``
+    (``utils/imutils.py``) casts ``x * std + mean`` to ``torch.uint8``, which
+    truncates towards zero, before ``denormalize_img2`` divides by 255, so
+    PAR sees ``floor(v) / 255``. This function keeps the float value
+    ``v / 255``, clamped to [0, 1] (at most 1/255 above the code's value
+    per pixel). DuPL's :class:`StrongView` rounds it to the nearest uint8
+    level before its ops.
+
     Args:
         inputs (Tensor): (B, 3, H, W) normalised images.
         data_preprocessor: The segmentor's ``SegDataPreProcessor``.

@@ -45,7 +45,8 @@ class FusedMultiheadAttention(nn.MultiheadAttention):
             is_causal=is_causal)
 
     @classmethod
-    def from_module(cls, mha: nn.MultiheadAttention) -> 'FusedMultiheadAttention':
+    def from_module(cls,
+                    mha: nn.MultiheadAttention) -> 'FusedMultiheadAttention':
         """A fused copy of ``mha`` (same configuration, same parameters)."""
         fused = cls(
             mha.embed_dim,
@@ -78,6 +79,7 @@ def fuse_attention(module: nn.Module) -> int:
         for name, child in list(parent.named_children()):
             if (isinstance(child, nn.MultiheadAttention)
                     and not isinstance(child, FusedMultiheadAttention)):
-                setattr(parent, name, FusedMultiheadAttention.from_module(child))
+                setattr(parent, name,
+                        FusedMultiheadAttention.from_module(child))
                 replaced += 1
     return replaced

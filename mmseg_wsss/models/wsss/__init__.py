@@ -14,12 +14,12 @@ from .dilated_neighbors import (dilated_neighbor_sum, get_dilated_neighbors,
                                 neighbor_distances, neighbor_offsets,
                                 num_neighbors)
 from .gaussian_mixture_1d import GaussianMixture1D
-from .ngwp import (add_background_logit, focal_mask_penalty,
-                   mask_class_scores, ngwp_scores)
+from .ngwp import (add_background_logit, focal_mask_penalty, mask_class_scores,
+                   ngwp_scores)
 from .noise_filter import filter_noisy_labels
 from .pamr import PAMR
 from .par import PAR
-from .schedule import current_iter, is_active
+from .schedule import GATE_RULES, at_iteration, current_iter, is_active
 from .strong_view import StrongView
 from .thresholds import cosine_threshold, per_image_threshold
 
@@ -31,6 +31,7 @@ __all__ = [
     'get_dilated_neighbors', 'neighbor_distances', 'neighbor_offsets',
     'num_neighbors', 'GaussianMixture1D', 'add_background_logit',
     'focal_mask_penalty', 'mask_class_scores', 'ngwp_scores',
-    'filter_noisy_labels', 'PAMR', 'PAR', 'current_iter', 'is_active',
-    'StrongView', 'cosine_threshold', 'per_image_threshold'
+    'filter_noisy_labels', 'PAMR', 'PAR', 'GATE_RULES', 'at_iteration',
+    'current_iter', 'is_active', 'StrongView', 'cosine_threshold',
+    'per_image_threshold'
 ]

@@ -102,12 +102,16 @@ def multi_scale_cam(cam_fn: Callable[[Tensor], Tensor],
         if scale != 1.0:
             size = (int(round(H * scale)), int(round(W * scale)))
             x = F.interpolate(
-                inputs, size=size, mode='bilinear',
+                inputs,
+                size=size,
+                mode='bilinear',
                 align_corners=align_corners)
         if flip:
             x = torch.cat([x, x.flip(-1)], dim=0)
         cam = F.interpolate(
-            cam_fn(x), size=(H, W), mode='bilinear',
+            cam_fn(x),
+            size=(H, W),
+            mode='bilinear',
             align_corners=align_corners)
         if flip:
             view, flipped = cam[:B], cam[B:].flip(-1)

@@ -1,6 +1,17 @@
 # Copyright (c) OpenMMLab. All rights reserved.
-"""Iteration-dependent behaviour: the current iteration from mmengine."""
+"""Iteration-dependent behaviour: the current iteration from mmengine, the
+iteration gates of the methods' loss terms."""
+from contextlib import contextmanager
+from typing import Iterator, Optional
+
 from mmengine.logging import MessageHub
+
+# How the official scripts compare the 0-based iteration ``n_iter`` with a
+# gate's start ``s`` (every script counts ``for n_iter in range(max_iters)``):
+# 'after': on when n_iter > s (ToCo, DuPL: ``if n_iter <= s:`` weight 0);
+# 'from':  on when n_iter >= s (FSR: ``if (n_iter + 1) <= s:``; 1Stage's
+#          ``epoch >= PRETRAIN``).
+GATE_RULES = ('after', 'from')
 
 
 def current_iter(default: int = 0) -> int:
@@ -16,11 +27,44 @@ def current_iter(default: int = 0) -> int:
     return default if value is None else int(value)
 
 
-def is_active(start_iter: int, default: int = 0) -> bool:
-    """Whether a term gated "after ``start_iter`` iterations" is on.
+def is_active(start_iter: Optional[int],
+              rule: str = 'from',
+              default: int = 0) -> bool:
+    """Whether a term gated at ``start_iter`` is on at the current iteration.
 
-    The official scripts count 1-based iterations and switch a term on when
-    ``n_iter > start_iter``; mmengine's ``iter`` is 0-based, so the term is
-    on from 0-based iteration ``start_iter`` on.
+    Args:
+        start_iter (int, optional): The gate; None: always on.
+        rule (str): 'after' (on when ``iter > start_iter``) or 'from' (on
+            when ``iter >= start_iter``), see ``GATE_RULES``.
+        default (int): The iteration outside a Runner.
     """
-    return current_iter(default) >= start_iter
+    if rule not in GATE_RULES:
+        raise ValueError(f'gate rule must be one of {GATE_RULES}, got '
+                         f'{rule!r}')
+    if start_iter is None:
+        return True
+    it = current_iter(default)
+    return it > start_iter if rule == 'after' else it >= start_iter
+
+
+@contextmanager
+def at_iteration(iteration: Optional[int]) -> Iterator[None]:
+    """Run a block as if training were at ``iteration`` (None: as it is).
+
+    Sets the MessageHub's ``iter`` for the block and restores it after, so
+    gates and schedules (which read it) give their values at ``iteration``.
+    """
+    if iteration is None:
+        yield
+        return
+    hub = MessageHub.get_current_instance()
+    had = 'iter' in hub.runtime_info
+    old = hub.get_info('iter')
+    hub.update_info('iter', int(iteration))
+    try:
+        yield
+    finally:
+        if had:
+            hub.update_info('iter', old)
+        else:
+            hub.pop_info('iter', None)

@@ -22,20 +22,21 @@ Each image is drawn from its own random stream seeded by
 ``SeedSequence(seed, spawn_key=(split_code, index))``, so the output does not
 depend on the number of worker processes.
 
-This module avoids importing the ``mmseg_wsss`` package (its ``__init__``
-imports torch and mmseg): ``tools/generate_toy_dataset.py`` loads it by file
-path and it then loads ``cls_labels.py`` the same way.
+It lives in ``mmseg_wsss_light``, outside the ``mmseg_wsss`` package (whose
+``__init__`` imports torch and mmseg): it needs only numpy, OpenCV and
+Pillow, and takes the labels-file helpers from
+:mod:`mmseg_wsss_light.voc_layout`, which ``mmseg_wsss.datasets.cls_labels``
+re-exports. The command line is ``tools/generate_toy_dataset.py``; from
+Python: ``from mmseg_wsss_light.toy_generator import generate_dataset``.
 """
 import colorsys
 import functools
-import importlib.util
 import json
 import math
 import multiprocessing as mp
 import os
 import os.path as osp
 import shutil
-import sys
 import tempfile
 from dataclasses import dataclass
 from typing import (Callable, Dict, Iterable, List, Optional, Sequence, Tuple,
@@ -45,25 +46,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-if __package__:  # imported as mmseg_wsss.datasets.toy_generator
-    from .cls_labels import default_palette, labels_from_mask, save_cls_labels
-else:  # loaded by file path: do not trigger the heavy package __init__
-
-    def _load_sibling(name: str):
-        mod_name = f'_mmseg_wsss_{name}'
-        if mod_name not in sys.modules:
-            spec = importlib.util.spec_from_file_location(
-                mod_name,
-                osp.join(osp.dirname(osp.abspath(__file__)), f'{name}.py'))
-            module = importlib.util.module_from_spec(spec)
-            sys.modules[mod_name] = module
-            spec.loader.exec_module(module)
-        return sys.modules[mod_name]
-
-    _cls_labels = _load_sibling('cls_labels')
-    default_palette = _cls_labels.default_palette
-    labels_from_mask = _cls_labels.labels_from_mask
-    save_cls_labels = _cls_labels.save_cls_labels
+from .voc_layout import default_palette, labels_from_mask, save_cls_labels
 
 # Bump when the drawing changes: a dataset on disk made by another version
 # is regenerated instead of skipped.
@@ -856,8 +839,8 @@ def _dump_meta(path: str, meta: dict) -> None:
 
 
 def _pool_context():
-    # fork: workers inherit this module even when it was loaded by file path
-    # (tools/generate_toy_dataset.py), which spawn could not re-import.
+    # fork: workers inherit this module as it is, without re-importing
+    # anything (spawn, where fork is missing, re-imports it by name).
     methods = mp.get_all_start_methods()
     return mp.get_context('fork' if 'fork' in methods else None)
 

@@ -1,0 +1,192 @@
+# Copyright (c) OpenMMLab. All rights reserved.
+from abc import abstractmethod
+from typing import Callable, List, Mapping, Optional, Sequence, Union
+
+import torch
+from mmseg.models.segmentors.base import BaseSegmentor
+from mmseg.utils import OptConfigType, OptMultiConfig, OptSampleList
+from mmseg.utils import SampleList
+from torch import Tensor
+
+from ..postprocess import CRFPostProcessor
+from ..utils import denormalize_images, merge_cfg
+from ..wsss import IGNORE_INDEX, at_iteration, is_active, stack_cls_labels
+
+
+class WSSSSegmentor(BaseSegmentor):
+    """Base of the WSSS segmentors: what every method shares.
+
+    A method segmentor composes one or more *networks* (backbone, heads;
+    their forward passes) and owns the training logic: gates, thresholds,
+    schedules and losses, in its ``train_cfg``. This base gives it:
+
+    - ``train_cfg`` / ``test_cfg`` merged into the class's
+      ``DEFAULT_TRAIN_CFG`` / ``DEFAULT_TEST_CFG`` one way (nested, unknown
+      keys are an error naming the allowed ones: :func:`merge_cfg`);
+    - the iteration gates (:meth:`gate_open`, :meth:`gated`) with the
+      method's comparison (``train_cfg.gate_rule``, see
+      :data:`GATE_RULES`), a gated-off loss kept in the DDP graph;
+    - ``predict`` / ``encode_decode`` (the method implements
+      :meth:`inference`, its test-time fusion) and the dense-CRF
+      post-processing step of ``test_cfg.crf``;
+    - the public :meth:`pseudo_labels`: the training labels of the
+      segmentation loss at a given iteration (the method implements
+      :meth:`_pseudo_labels`).
+
+    Args:
+        train_cfg (dict, optional): Training settings (see the subclass).
+        test_cfg (dict, optional): Test settings (see the subclass).
+        data_preprocessor (dict, optional): Data preprocessor config.
+        init_cfg (dict, optional): Initialisation config.
+    """
+    DEFAULT_TRAIN_CFG: Mapping = dict()
+    DEFAULT_TEST_CFG: Mapping = dict(mode='whole', crf=None)
+    # Checkpoint key prefixes that moved since e6331ef: {old: new}.
+    LEGACY_KEY_PREFIXES: Mapping[str, str] = dict()
+
+    def __init__(self,
+                 train_cfg: OptConfigType = None,
+                 test_cfg: OptConfigType = None,
+                 data_preprocessor: OptConfigType = None,
+                 init_cfg: OptMultiConfig = None) -> None:
+        super().__init__(
+            data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        self.train_cfg = merge_cfg(self.DEFAULT_TRAIN_CFG, train_cfg,
+                                   'train_cfg')
+        self.test_cfg = merge_cfg(self.DEFAULT_TEST_CFG, test_cfg, 'test_cfg')
+        self.crf_postprocessor = CRFPostProcessor.build(
+            self.test_cfg.get('crf'))
+        if self.LEGACY_KEY_PREFIXES:
+            self._register_load_state_dict_pre_hook(self._upgrade_legacy_keys)
+
+    # Checkpoints of earlier layouts ------------------------------------
+    def _upgrade_legacy_keys(self, state_dict: dict, prefix: str,
+                             *args) -> None:
+        """Rename the keys of an e6331ef checkpoint to this layout (a
+        load_state_dict pre-hook; keys already in the new layout stay)."""
+        for key in list(state_dict):
+            if not key.startswith(prefix):
+                continue
+            new = self.upgrade_key(key[len(prefix):])
+            if new is not None and prefix + new not in state_dict:
+                state_dict[prefix + new] = state_dict.pop(key)
+
+    @classmethod
+    def upgrade_key(cls, key: str) -> Optional[str]:
+        """The current name of an e6331ef state-dict key (None: unmoved)."""
+        for old, new in cls.LEGACY_KEY_PREFIXES.items():
+            if key.startswith(old):
+                return new + key[len(old):]
+        return None
+
+    @classmethod
+    def legacy_key(cls, key: str) -> str:
+        """The e6331ef name of a current state-dict key."""
+        for old, new in cls.LEGACY_KEY_PREFIXES.items():
+            if key.startswith(new):
+                return old + key[len(new):]
+        return key
+
+    # Gates -----------------------------------------------------------
+    def gate_open(self, start_iter: Optional[int]) -> bool:
+        """Whether a term gated at ``start_iter`` is on now (None: always),
+        compared as the method's code does (``train_cfg.gate_rule``)."""
+        return is_active(start_iter, self.train_cfg.get('gate_rule', 'from'))
+
+    def gated(self, start_iter: Optional[int], loss_fn: Callable[[], Tensor],
+              graph: Union[Tensor, Sequence[Tensor]]) -> Tensor:
+        """``loss_fn()`` when the gate is open, else ``0 * sum(graph)``.
+
+        The zero keeps the parameters behind ``graph`` in the autograd graph,
+        so DDP sees every parameter used in every iteration.
+        """
+        if self.gate_open(start_iter):
+            return loss_fn()
+        graph = [graph] if isinstance(graph, Tensor) else graph
+        return sum(g.sum() for g in graph) * 0.
+
+    # Shared inputs ---------------------------------------------------
+    @staticmethod
+    def cls_labels(data_samples: SampleList, like: Tensor) -> Tensor:
+        """(B, C) image-level labels of a batch, as ``like``'s dtype."""
+        return stack_cls_labels(data_samples).to(like)
+
+    @staticmethod
+    def img_boxes(data_samples: SampleList) -> List:
+        """Per image ``[h0, h1, w0, w1]`` valid box of a padded crop."""
+        return [s.metainfo.get('img_box') for s in data_samples]
+
+    def images_01(self, inputs: Tensor) -> Tensor:
+        """Normalised inputs back to RGB in [0, 1] (PAR, PAMR, energy)."""
+        return denormalize_images(inputs, self.data_preprocessor)
+
+    # Pseudo labels ---------------------------------------------------
+    @torch.no_grad()
+    def pseudo_labels(
+            self,
+            inputs: Tensor,
+            data_samples: SampleList,
+            iteration: Optional[int] = None) -> Union[Tensor, List[Tensor]]:
+        """The training labels the segmentation loss uses at ``iteration``.
+
+        Gates, dynamic thresholds, ignore bands and the padding box are those
+        of ``iteration`` (None: the current one); a method whose
+        segmentation loss is off then returns labels that are all ignore.
+        Exporting labels for a second stage is something else: the
+        multi-scale ``predict()`` with ``test_cfg.cls_source='gt'``
+        (``tools/test.py --pseudo-labels``).
+
+        Args:
+            inputs (Tensor): (B, 3, H, W) normalised training crops.
+            data_samples (list[SegDataSample]): With ``gt_cls_label`` and
+                ``img_box`` (when padded).
+            iteration (int, optional): 0-based training iteration.
+
+        Returns:
+            Tensor | list[Tensor]: (B, H, W) int64 labels (0 background,
+            class ids, 255 ignore); for two-network methods a list with the
+            labels each network produces.
+        """
+        with at_iteration(iteration):
+            return self._pseudo_labels(inputs, data_samples)
+
+    @abstractmethod
+    def _pseudo_labels(
+            self, inputs: Tensor,
+            data_samples: SampleList) -> Union[Tensor, List[Tensor]]:
+        """:meth:`pseudo_labels` at the current iteration."""
+
+    @staticmethod
+    def ignore_labels(inputs: Tensor) -> Tensor:
+        """(B, H, W) labels that are all ignore (no supervision)."""
+        B, _, H, W = inputs.shape
+        return inputs.new_full((B, H, W), IGNORE_INDEX, dtype=torch.long)
+
+    # Inference -------------------------------------------------------
+    @abstractmethod
+    def inference(self,
+                  inputs: Tensor,
+                  data_samples: OptSampleList = None) -> Tensor:
+        """(B, K, H, W) fused scores of the method's test-time pipeline."""
+
+    def encode_decode(self, inputs: Tensor,
+                      batch_img_metas: List[dict]) -> Tensor:
+        """Fused scores without data samples (no image labels)."""
+        return self.inference(inputs)
+
+    @torch.no_grad()
+    def predict(self,
+                inputs: Tensor,
+                data_samples: OptSampleList = None) -> SampleList:
+        """Segmentation of a batch: ``seg_logits`` hold the fused scores,
+        ``pred_sem_seg`` their argmax, refined by the dense CRF of
+        ``test_cfg.crf`` when it is enabled."""
+        samples = self.postprocess_result(
+            self.inference(inputs, data_samples), data_samples)
+        return self.apply_crf(samples)
+
+    def apply_crf(self, samples: SampleList) -> SampleList:
+        """The CRF post-processing step (unless off, or deferred to the
+        test loop, which runs it in parallel workers)."""
+        crf = self.crf_postprocessor
+        return samples if crf is None else crf.apply(samples)
