@@ -25,10 +25,16 @@ model = dict(
         cam_scales={{_base_.model.train_cfg.cam_scales}},
         low_thr={{_base_.model.train_cfg.low_thr}},
         par={{_base_.model.train_cfg.par}},
-        dis_start_iter=0,
-        ptc_start_iter=0,
-        seg_start_iter=2000,  # the code's cam_iters
-        filter_start_iter=8000,  # the code's gmm_iters
+        # The code's gates (0-based n_iter; gate_rule 'after': on when
+        # n_iter > start): discrepancy and PTC ungated, cross segmentation
+        # from 2,001 (cam_iters), noise filtering from 8,000 itself (gmm_iters,
+        # compared n_iter >= start), the consistency loss from 8,001.
+        gate_rule='after',
+        dis_start_iter=None,
+        ptc_start_iter=None,
+        seg_start_iter=2000,
+        filter_start_iter=8000,
+        consistency_start_iter=8000,
         dynamic_thr=dict(
             enable=True,
             start=0.7,

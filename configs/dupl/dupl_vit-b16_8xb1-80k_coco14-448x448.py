@@ -21,11 +21,16 @@ model = dict(
         cam_scales={{_base_.model.train_cfg.cam_scales}},
         low_thr={{_base_.model.train_cfg.low_thr}},
         par={{_base_.model.train_cfg.par}},
+        # gate_rule 'after' (on when n_iter > start), as train_final_coco.py's
+        # `n_iter <= 8000` / `<= 12000` stages; filtering and (unlike VOC)
+        # the consistency loss are both on from 32,000 itself.
+        gate_rule='after',
         dis_start_iter=8000,
         ptc_start_iter=12000,
         seg_start_iter=8000,
         aux_label_end_iter=12000,
         filter_start_iter=32000,
+        consistency_start_iter=31999,
         dynamic_thr=dict(
             enable=True,
             start=0.65,

@@ -26,10 +26,12 @@ model = dict(
         cam_scales={{_base_.model.train_cfg.cam_scales}},
         low_thr={{_base_.model.train_cfg.low_thr}},
         par={{_base_.model.train_cfg.par}},
-        dis_start_iter=0,
-        ptc_start_iter=0,
+        gate_rule='after',  # as VOC: on when n_iter > start
+        dis_start_iter=None,
+        ptc_start_iter=None,
         seg_start_iter=300,  # 10% (VOC: 2,000 of 20,000)
-        filter_start_iter=1200,  # 40% (VOC: 8,000 of 20,000)
+        filter_start_iter=1200,  # 40% (VOC: 8,000 of 20,000), from 1,200
+        consistency_start_iter=1200,  # on from 1,201
         dynamic_thr=dict(
             enable=True,
             # VOC's start 0.7 and the toy's uniform target 0.55, halved as

@@ -15,6 +15,8 @@ model = dict(
         decode_head=dict(num_classes=81)),
     train_cfg=dict(
         high_thr=0.65,
+        # `n_iter <= 8000` / `<= 12000` stages: seg and energy from 8,001,
+        # aux-CAM labels to 12,000, PTC from 12,001 (gate_rule 'after').
         seg_start_iter=8000,
         aux_label_end_iter=12000,
         ptc_start_iter=12000),

@@ -9,6 +9,11 @@ iteration's loss terms (float hex) and a SHA-256 of the final state dict
 (keys in their e6331ef names, so a refactor that renames keys is compared
 through the segmentor's ``legacy_key``).
 
+The ``*_e6331ef`` records were made on e6331ef (before the redesign); the
+ToCo and DuPL records without the suffix on e6331ef plus the redesign's
+fidelity corrections alone (the code's gate comparisons, DuPL's cosine
+eps), the code the corrected toy results were trained with.
+
 Record (once, on the reference code)::
 
     python tests/golden/golden_steps.py --record tests/golden/golden_steps.json
@@ -74,10 +79,25 @@ CASES = {
             'model.train_cfg.seg_start_iter': 2,
             'model.train_cfg.aux_label_end_iter': 3,
             'model.train_cfg.filter_start_iter': 4,
+            'model.train_cfg.consistency_start_iter': 4,
             'model.train_cfg.dynamic_thr.warmup_iters': 2,
             'model.train_cfg.dynamic_thr.max_iters': MAX_ITERS,
         }),
 }
+# e6331ef's behaviour before the fidelity corrections of the redesign (its
+# gates compared n_iter >= start; DuPL's cosine eps was 1e-8): the same
+# cases with those switches, pinned to the records made on e6331ef itself.
+CASES['toco_toy_e6331ef'] = dict(
+    config=CASES['toco_toy']['config'],
+    options={
+        **CASES['toco_toy']['options'], 'model.train_cfg.gate_rule': 'from'
+    })
+CASES['dupl_toy_e6331ef'] = dict(
+    config=CASES['dupl_toy']['config'],
+    options={
+        **CASES['dupl_toy']['options'], 'model.train_cfg.gate_rule': 'from',
+        'model.loss_dis.cos_eps': 1e-8
+    })
 
 
 def legacy_key_of(model: torch.nn.Module) -> Callable[[str], str]:

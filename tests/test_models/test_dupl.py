@@ -219,10 +219,16 @@ def test_init_weights_loads_the_pretrained_backbone_into_both_students(
         assert_loaded_from(student.backbone, toy_vit_pretrain)
 
 
+# The code's gates (toy: cam_iters 300, gmm_iters 1,200): segmentation when
+# n_iter > 300; filtering from 1,200 itself, its consistency loss computed
+# but weighted 0 at 1,200 and on from 1,201.
 @pytest.mark.parametrize('it, expected', [
     (0, {'loss_dis', 'loss_seg_1', 'loss_seg_2'}),
     (300, {'loss_dis', 'loss_seg_1', 'loss_seg_2'}),
+    (301, {'loss_dis', 'loss_seg_1', 'loss_seg_2'}),
     (1200, {'loss_dis', 'loss_seg_1', 'loss_seg_2', 'loss_consist_1',
+            'loss_consist_2'}),
+    (1201, {'loss_dis', 'loss_seg_1', 'loss_seg_2', 'loss_consist_1',
             'loss_consist_2'}),
 ])
 def test_loss_items_and_gates(it, expected):
@@ -233,8 +239,11 @@ def test_loss_items_and_gates(it, expected):
     base = {f'{n}_{k}' for n in ('loss_cls', 'loss_cls_aux', 'loss_ptc')
             for k in (1, 2)}
     assert set(losses) == base | expected
-    seg_on = it >= 300
+    seg_on = it > 300
     assert (losses['loss_seg_1'].item() != 0) == seg_on
+    if it == 1200:
+        assert losses['loss_consist_1'].item() == 0
+        assert losses['loss_consist_1'].requires_grad
     sum(losses.values()).backward()
     for student in model.students:
         grads = [p.grad for p in student.decode_head.parameters()]

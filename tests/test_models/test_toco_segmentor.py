@@ -57,7 +57,9 @@ def test_seg_loss_gated_by_iteration():
     assert all(g is None or g.abs().sum() == 0 for g in head_grads)
 
     model.zero_grad()
-    _set_iter(300)  # the gate: 0-based iteration 300 = the code's n > 300
+    _set_iter(300)  # the code: `if n_iter <= 300:` off (toy gate 300)
+    assert model(**data, mode='loss')['loss_seg'].item() == 0
+    _set_iter(301)
     losses = model(**data, mode='loss')
     assert losses['loss_seg'].item() > 0
     sum(losses.values()).backward()
@@ -83,8 +85,10 @@ def test_coco_stages_ptc_gate_and_aux_cam_labels(monkeypatch):
     monkeypatch.setattr(mod, 'refine_cams_with_bkg', spy)
     cams = model.training_cams(model.network, data['inputs'])
     for it, ptc_on, seg_on, cam_index in [(0, False, False, None),
-                                          (8, False, True, 1),
-                                          (12, True, True, 0)]:
+                                          (8, False, False, None),
+                                          (9, False, True, 1),
+                                          (12, False, True, 1),
+                                          (13, True, True, 0)]:
         _set_iter(it)
         used.clear()
         losses = model(**data, mode='loss')

@@ -106,7 +106,7 @@ def test_dupl_has_one_set_of_gates_and_editing_one_has_an_effect():
     model = _model('dupl_toy', **{'train_cfg.seg_start_iter': 7})
     data = _batch(model)
     seg_on = []
-    for it in (6, 8):
+    for it in (7, 8):  # gate_rule 'after': on when n_iter > 7
         _set_iter(it)
         losses = model(**data, mode='loss')
         seg_on.append(losses['loss_seg_1'].item() != 0)

@@ -210,6 +210,7 @@ METHODS = {
     'dupl': ('configs/dupl/dupl_toy.py', [
         'model.train_cfg.seg_start_iter=1',
         'model.train_cfg.filter_start_iter=2',
+        'model.train_cfg.consistency_start_iter=2',
         'model.train_cfg.dynamic_thr.warmup_iters=1',
         'model.train_cfg.dynamic_thr.max_iters=4'
     ], ['loss_seg_2', 'loss_dis']),

@@ -36,13 +36,16 @@ model = dict(
             in_channels=128,
             num_classes=num_classes,
             pooling='gmp',
-            in_index=0),
+            in_index=0,
+            # PyTorch's default conv init, as ToCo/DuPL (no init call).
+            init_cfg=None),
         aux_cls_head=dict(
             type='CAMClsHead',
             in_channels=128,
             num_classes=num_classes,
             pooling='gmp',
             in_index=1,
+            init_cfg=None,
             loss_cls=dict(
                 type='CrossEntropyLoss',
                 use_sigmoid=True,

@@ -11,7 +11,7 @@ from torch import Tensor
 from mmseg_wsss.registry import MODELS
 from ..networks import ToCoNetwork
 from ..wsss import (IGNORE_INDEX, StrongView, cosine_threshold, current_iter,
-                    filter_noisy_labels, per_image_threshold)
+                    filter_noisy_labels, is_active, per_image_threshold)
 from .toco_segmentor import ToCoSegmentor
 
 BRANCHES = ('best', 1, 2)
@@ -55,7 +55,10 @@ class DuPLSegmentor(ToCoSegmentor):
             gates (``ptc_start_iter``, ``seg_start_iter``,
             ``aux_label_end_iter``: COCO's aux-CAM labels with the fixed
             start threshold until then) and ``gate_rule``; DuPL's
-            ``dis_start_iter``, ``filter_start_iter``, ``dynamic_thr``
+            ``dis_start_iter``, ``filter_start_iter`` (compared 'from' as
+            the code), ``consistency_start_iter`` (its loss is computed
+            whenever filtering is on and weighted 0 until this gate opens,
+            as the code), ``dynamic_thr``
             (:func:`cosine_threshold` arguments and ``enable``; its
             ``start`` is the high threshold while disabled),
             ``noise_filter`` (:func:`filter_noisy_labels` arguments),
@@ -66,19 +69,23 @@ class DuPLSegmentor(ToCoSegmentor):
         data_preprocessor (dict): Data preprocessor config.
         init_cfg (dict, optional): Initialisation config.
     """
-    # DuPL's VOC schedule: classifiers, PTC and the discrepancy loss from
-    # 0; cross segmentation after cam_iters = 2,000; noise filtering and the
-    # strong-view consistency after gmm_iters = 8,000.
+    # DuPL's VOC schedule (train_final_voc.py): classifiers, PTC and the
+    # discrepancy loss from 0; cross segmentation when n_iter > cam_iters =
+    # 2,000 (gate_rule 'after'); noise filtering when n_iter >= gmm_iters =
+    # 8,000 (the code's branch `if n_iter < gmm_iters`: always compared
+    # 'from') and the consistency loss when n_iter > 8,000 (its weight is 0
+    # while n_iter <= gmm_iters; COCO's is on from 32,000 itself).
     DEFAULT_TRAIN_CFG = dict(
         cam_scales=(1.0, 0.5, 1.5),
         low_thr=0.25,
         par=ToCoSegmentor.DEFAULT_TRAIN_CFG['par'],
-        dis_start_iter=0,
-        ptc_start_iter=0,
+        dis_start_iter=None,
+        ptc_start_iter=None,
         seg_start_iter=2000,
-        aux_label_end_iter=0,
+        aux_label_end_iter=None,
         filter_start_iter=8000,
-        gate_rule='from',
+        consistency_start_iter=8000,
+        gate_rule='after',
         dynamic_thr=dict(
             enable=True,
             start=0.7,
@@ -232,14 +239,17 @@ class DuPLSegmentor(ToCoSegmentor):
             losses[f'{self.loss_seg.loss_name}_{k}'] = self.loss_seg(
                 seg_logits[k - 1], labels[2 - k])
         if self.filtering():
-            losses.update(
-                self._consistency(inputs, images_01, seg_logits, labels,
-                                  unfiltered, filtered))
+            consistency = self._consistency(inputs, images_01, seg_logits,
+                                            labels, unfiltered, filtered)
+            if not self.gate_open(cfg.consistency_start_iter):
+                # The code computes it and weights it 0 (graph kept).
+                consistency = {k: v * 0. for k, v in consistency.items()}
+            losses.update(consistency)
         return losses
 
     def filtering(self) -> bool:
         """Whether noise filtering (and the consistency) is on now."""
-        return self.gate_open(self.train_cfg.filter_start_iter)
+        return is_active(self.train_cfg.filter_start_iter, 'from')
 
     def _labels(
         self, images_01: Tensor, cams: Sequence[Tuple[Tensor, Tensor]],

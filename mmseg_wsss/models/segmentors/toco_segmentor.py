@@ -64,10 +64,13 @@ class ToCoSegmentor(WSSSSegmentor):
         cam_scales=(1.0, 0.5, 1.5),
         high_thr=0.7,
         low_thr=0.25,
+        # The code's gates: `if n_iter <= 2000:` no seg/energy loss, so they
+        # are first on at 0-based iteration 2001 (gate_rule 'after'); PTC is
+        # ungated on VOC, and there is no aux-CAM label stage.
         seg_start_iter=2000,
-        ptc_start_iter=0,
-        aux_label_end_iter=0,
-        gate_rule='from',
+        ptc_start_iter=None,
+        aux_label_end_iter=None,
+        gate_rule='after',
         par=dict(dilations=(1, 2, 4, 8, 12, 24), num_iter=10, w1=0.3, w2=0.01))
     DEFAULT_TEST_CFG = dict(
         WSSSSegmentor.DEFAULT_TEST_CFG,
