@@ -322,25 +322,21 @@ class DuPLSegmentor(ToCoSegmentor):
         return losses
 
     # Inference ---------------------------------------------------------
-    @torch.no_grad()
-    def predict(self,
-                inputs: Tensor,
-                data_samples: OptSampleList = None) -> SampleList:
+    def predict_scores(
+            self,
+            inputs: Tensor,
+            data_samples: OptSampleList = None) -> Tuple[Tensor, Dict]:
+        """In validation mode (``validate_all_branches``) both networks
+        predict, each once: ``pred_sem_seg_branch{k}`` beside the
+        inference network's ``pred_sem_seg``."""
         if not self.validate_all_branches:
-            return super().predict(inputs, data_samples)
-        # postprocess_result writes into data_samples: each branch's
-        # prediction is taken before the next one overwrites it.
-        scores, preds = [], []
-        for network in self.students:
-            scores.append(
-                self.network_inference(network, inputs, data_samples))
-            preds.append([
-                s.pred_sem_seg
-                for s in self.postprocess_result(scores[-1], data_samples)
-            ])
-        out = self.postprocess_result(scores[self.test_branch() - 1],
-                                      data_samples)
-        for k, branch_preds in enumerate(preds, start=1):
-            for sample, pred in zip(out, branch_preds):
-                sample.set_field(pred, f'pred_sem_seg_branch{k}')
-        return self.apply_crf(out)
+            return super().predict_scores(inputs, data_samples)
+        scores = [
+            self.network_inference(network, inputs, data_samples)
+            for network in self.students
+        ]
+        extra = {
+            f'pred_sem_seg_branch{k}': value
+            for k, value in enumerate(scores, start=1)
+        }
+        return scores[self.test_branch() - 1], extra

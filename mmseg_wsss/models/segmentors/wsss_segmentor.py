@@ -1,6 +1,7 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 from abc import abstractmethod
-from typing import Callable, List, Mapping, Optional, Sequence, Union
+from typing import (Callable, Dict, List, Mapping, Optional, Sequence, Tuple,
+                    Union)
 
 import torch
 from mmseg.models.segmentors.base import BaseSegmentor
@@ -181,9 +182,30 @@ class WSSSSegmentor(BaseSegmentor):
         """Segmentation of a batch: ``seg_logits`` hold the fused scores,
         ``pred_sem_seg`` their argmax, refined by the dense CRF of
         ``test_cfg.crf`` when it is enabled."""
-        samples = self.postprocess_result(
-            self.inference(inputs, data_samples), data_samples)
+        scores, extra = self.predict_scores(inputs, data_samples)
+        # postprocess_result writes into data_samples: the extra predictions
+        # are taken before the main one overwrites them.
+        extra_preds = {
+            name: [
+                s.pred_sem_seg
+                for s in self.postprocess_result(value, data_samples)
+            ]
+            for name, value in extra.items()
+        }
+        samples = self.postprocess_result(scores, data_samples)
+        for name, preds in extra_preds.items():
+            for sample, pred in zip(samples, preds):
+                sample.set_field(pred, name)
         return self.apply_crf(samples)
+
+    def predict_scores(
+            self,
+            inputs: Tensor,
+            data_samples: OptSampleList = None) -> Tuple[Tensor, Dict]:
+        """The fused scores of :meth:`inference`, and named further scores
+        whose argmax :meth:`predict` stores beside ``pred_sem_seg`` (none
+        here; DuPL's validation of both networks adds its branches)."""
+        return self.inference(inputs, data_samples), dict()
 
     def apply_crf(self, samples: SampleList) -> SampleList:
         """The CRF post-processing step (unless off, or deferred to the
