@@ -1,7 +1,6 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 from typing import Dict, Optional, Tuple
 
-import torch
 from mmseg.utils import (ConfigType, OptConfigType, OptMultiConfig,
                          OptSampleList, SampleList)
 from torch import Tensor
@@ -81,9 +80,6 @@ class CAMSegmentor(WSSSSegmentor):
             test_cfg=test_cfg,
             data_preprocessor=data_preprocessor,
             init_cfg=init_cfg)
-        if self.test_cfg.cls_source not in ('pred', 'gt'):
-            raise ValueError('test_cfg.cls_source must be "pred" or "gt", '
-                             f'got {self.test_cfg.cls_source!r}')
         if pretrained is not None:
             backbone = dict(backbone)
             backbone['init_cfg'] = dict(
@@ -148,13 +144,11 @@ class CAMSegmentor(WSSSSegmentor):
         present = self.present_classes(inputs, data_samples)
         return cam_score_map(self.cams(inputs), present, self.test_cfg.bkg_thr)
 
-    @torch.no_grad()
     def _pseudo_labels(self, inputs: Tensor,
                        data_samples: SampleList) -> Tensor:
         """Thresholded CAMs of the ground-truth classes (padding ignored)."""
-        label = cam_to_label(
+        return cam_to_label(
             self.cams(inputs),
             self.cls_labels(data_samples, inputs),
             bkg_thr=self.test_cfg.bkg_thr,
             img_box=self.img_boxes(data_samples))
-        return label

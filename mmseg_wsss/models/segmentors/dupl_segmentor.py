@@ -253,8 +253,8 @@ class DuPLSegmentor(ToCoSegmentor):
 
     def _labels(
         self, images_01: Tensor, cams: Sequence[Tuple[Tensor, Tensor]],
-        seg_logits: Sequence[Tensor], cls_label: Tensor, img_box: List,
-        high_thr: Tensor
+        seg_logits: Sequence[Optional[Tensor]], cls_label: Tensor,
+        img_box: List, high_thr: Tensor
     ) -> Tuple[List[Tensor], List[Tensor], List[Optional[Tensor]]]:
         """Each network's label (filtered when filtering is on), the
         unfiltered labels, and the filtered-pixel masks (or None)."""
@@ -276,7 +276,11 @@ class DuPLSegmentor(ToCoSegmentor):
             return [self.ignore_labels(inputs)] * 2
         cls_label = self.cls_labels(data_samples, inputs)
         cams = [self.training_cams(n, inputs) for n in self.students]
-        seg_logits = [n.seg_logits(inputs) for n in self.students]
+        # The segmentation forward only feeds the noise filter.
+        seg_logits = [
+            n.seg_logits(inputs) if self.filtering() else None
+            for n in self.students
+        ]
         return self._labels(
             self.images_01(inputs), cams, seg_logits, cls_label,
             self.img_boxes(data_samples), self.label_threshold(cls_label))[0]

@@ -110,9 +110,6 @@ class SingleStageSegmentor(WSSSSegmentor):
         self.align_corners = False
         self.class_scores = merge_cfg(self.DEFAULT_CLASS_SCORES, class_scores,
                                       'class_scores')
-        if self.test_cfg.cls_source not in ('pred', 'gt'):
-            raise ValueError('test_cfg.cls_source must be "pred" or "gt", '
-                             f'got {self.test_cfg.cls_source!r}')
         self.pamr = PAMR(**self.train_cfg.pamr)
 
     # ------------------------------------------------------------------

@@ -11,7 +11,8 @@ from torch import Tensor
 
 from ..postprocess import CRFPostProcessor
 from ..utils import denormalize_images, merge_cfg
-from ..wsss import IGNORE_INDEX, at_iteration, is_active, stack_cls_labels
+from ..wsss import (CLS_SOURCES, IGNORE_INDEX, at_iteration, is_active,
+                    stack_cls_labels)
 
 
 class WSSSSegmentor(BaseSegmentor):
@@ -55,6 +56,10 @@ class WSSSSegmentor(BaseSegmentor):
         self.train_cfg = merge_cfg(self.DEFAULT_TRAIN_CFG, train_cfg,
                                    'train_cfg')
         self.test_cfg = merge_cfg(self.DEFAULT_TEST_CFG, test_cfg, 'test_cfg')
+        cls_source = self.test_cfg.get('cls_source', 'gt')
+        if cls_source not in CLS_SOURCES:
+            raise ValueError(f'test_cfg.cls_source must be one of '
+                             f'{CLS_SOURCES}, got {cls_source!r}')
         self.crf_postprocessor = CRFPostProcessor.build(
             self.test_cfg.get('crf'))
         if self.LEGACY_KEY_PREFIXES:

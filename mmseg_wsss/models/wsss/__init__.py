@@ -4,7 +4,7 @@ computation (:mod:`.cam`), CAM to pseudo label (:mod:`.cam_to_label`),
 thresholds and schedules (:mod:`.thresholds`, :mod:`.schedule`), PAR/PAMR
 on the shared dilated-neighbour machinery, noise filtering, nGWP class
 scores and DuPL's strong view."""
-from .cam import (IGNORE_INDEX, cam_from_weights, cam_score_map,
+from .cam import (CLS_SOURCES, IGNORE_INDEX, cam_from_weights, cam_score_map,
                   multi_scale_cam, normalize_cam, pool_features,
                   present_classes, stack_cls_labels)
 from .cam_to_label import (cam_to_label, mask_outside_box,
@@ -24,7 +24,7 @@ from .strong_view import StrongView
 from .thresholds import cosine_threshold, per_image_threshold
 
 __all__ = [
-    'IGNORE_INDEX', 'cam_from_weights', 'cam_score_map', 'multi_scale_cam',
+    'CLS_SOURCES', 'IGNORE_INDEX', 'cam_from_weights', 'cam_score_map', 'multi_scale_cam',
     'normalize_cam', 'pool_features', 'present_classes', 'stack_cls_labels',
     'cam_to_label', 'mask_outside_box', 'masks_to_pseudo_label',
     'ptc_label_from_cam', 'refine_cams_with_bkg', 'dilated_neighbor_sum',

@@ -12,6 +12,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 IGNORE_INDEX = 255
+# Where the classes of a prediction come from (:func:`present_classes`).
+CLS_SOURCES = ('pred', 'gt')
 CAM_EPS = 1e-5
 
 
@@ -195,8 +197,9 @@ def present_classes(source: str,
             raise ValueError("cls_source='gt' needs data samples with "
                              'gt_cls_label')
         return stack_cls_labels(data_samples)
-    if source != 'pred':
-        raise ValueError(f'cls_source must be "pred" or "gt", got {source!r}')
+    if source not in CLS_SOURCES:
+        raise ValueError(
+            f'cls_source must be one of {CLS_SOURCES}, got {source!r}')
     probs = cls_logits_fn().sigmoid()
     present = (probs > cls_thr).float()
     present.scatter_(1, probs.argmax(dim=1, keepdim=True), 1.0)
