@@ -36,6 +36,26 @@ def set_data_root(cfg: Config, data_root: str) -> None:
             ds['data_root'] = data_root
 
 
+def drop_pretrained(cfg) -> None:
+    """Drop every checkpoint a model config would load (in place).
+
+    Each ``init_cfg`` of type 'Pretrained' and each ``pretrained`` entry
+    becomes None, at any depth: the model builds with its own random init
+    (tests, benchmarks, machines without the weights).
+    """
+    if isinstance(cfg, dict):
+        init = cfg.get('init_cfg')
+        if isinstance(init, dict) and init.get('type') == 'Pretrained':
+            cfg['init_cfg'] = None
+        if 'pretrained' in cfg:
+            cfg['pretrained'] = None
+        for value in cfg.values():
+            drop_pretrained(value)
+    elif isinstance(cfg, (list, tuple)):
+        for value in cfg:
+            drop_pretrained(value)
+
+
 def dataset_classes(ds_cfg: dict) -> Optional[List[str]]:
     """Class names a dataset config resolves to (without building it)."""
     from mmseg.registry import DATASETS

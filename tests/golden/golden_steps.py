@@ -43,6 +43,7 @@ from mmengine.hooks import Hook  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
 from mmseg_wsss.registry import HOOKS  # noqa: E402
+from mmseg_wsss.utils import drop_pretrained  # noqa: E402
 from mmseg_wsss.utils import set_data_root, sync_num_classes  # noqa: E402
 
 MAX_ITERS = 24
@@ -104,19 +105,6 @@ def legacy_key_of(model: torch.nn.Module) -> Callable[[str], str]:
     """The e6331ef name of each state-dict key of ``model`` (the segmentor
     maps the keys it moved, :meth:`WSSSSegmentor.legacy_key`)."""
     return getattr(type(model), 'legacy_key', lambda key: key)
-
-
-def _drop_pretrained(node):
-    """Remove every Pretrained init_cfg (no checkpoint files needed)."""
-    if isinstance(node, dict):
-        init = node.get('init_cfg')
-        if isinstance(init, dict) and init.get('type') == 'Pretrained':
-            node['init_cfg'] = None
-        for value in node.values():
-            _drop_pretrained(value)
-    elif isinstance(node, (list, tuple)):
-        for value in node:
-            _drop_pretrained(value)
 
 
 def keyed_init(model: torch.nn.Module,
@@ -203,7 +191,7 @@ def run_case(name: str,
     cfg.merge_from_dict(options)
     set_data_root(cfg, data_root)
     sync_num_classes(cfg)
-    _drop_pretrained(cfg.model)
+    drop_pretrained(cfg.model)
     cfg.launcher = 'none'
     cfg.work_dir = work_dir or tempfile.mkdtemp(prefix=f'golden_{name}_')
     cfg.train_dataloader.update(

@@ -13,6 +13,8 @@ from mmseg.structures import SegDataSample
 
 from conftest import REPO_ROOT
 
+from mmseg_wsss.utils import drop_pretrained
+
 CONFIGS = sorted(
     glob.glob(osp.join(REPO_ROOT, 'configs', '*', '*.py')))
 CONFIGS = [c for c in CONFIGS if '_base_' not in c]
@@ -50,24 +52,10 @@ def single_stage_head_params(h) -> float:
     return total / 1e6
 
 
-def _strip_pretrained(cfg):
-    """No downloads here: drop init_cfg/pretrained checkpoints."""
-    if isinstance(cfg, dict):
-        init = cfg.get('init_cfg')
-        if isinstance(init, dict) and init.get('type') == 'Pretrained':
-            cfg['init_cfg'] = None
-        if 'pretrained' in cfg:
-            cfg['pretrained'] = None
-        for v in cfg.values():
-            _strip_pretrained(v)
-    elif isinstance(cfg, (list, tuple)):
-        for v in cfg:
-            _strip_pretrained(v)
-
 
 def build(config):
     cfg = Config.fromfile(config)
-    _strip_pretrained(cfg.model)
+    drop_pretrained(cfg.model)
     model = MODELS.build(cfg.model)
     model.init_weights()
     return cfg, model

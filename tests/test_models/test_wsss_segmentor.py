@@ -3,6 +3,7 @@
 errors), gates, the public pseudo_labels(), checkpoints of e6331ef."""
 import json
 import os.path as osp
+import sys
 
 import pytest
 import torch
@@ -15,33 +16,29 @@ from mmseg.structures import SegDataSample
 
 from mmseg_wsss.models.utils import merge_cfg
 from mmseg_wsss.models.wsss import at_iteration, current_iter, is_active
+from mmseg_wsss.utils import drop_pretrained
 
 REPO_ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
 KEYS = osp.join(REPO_ROOT, 'tests', 'golden', 'e6331ef_state_dict_keys.json')
+sys.path.insert(0, osp.join(REPO_ROOT, 'tests', 'golden'))
+try:
+    import golden_steps
+finally:
+    sys.path.pop(0)
+# The toy configs of the golden steps (their e6331ef keys are recorded).
 TOY = {
-    'cam_resnet_toy': 'configs/cam_baseline/cam_resnet_toy.py',
-    'cam_vit_toy': 'configs/cam_baseline/cam_vit_toy.py',
-    'single_stage_toy': 'configs/single_stage/single_stage_toy.py',
-    'toco_toy': 'configs/toco/toco_toy.py',
-    'dupl_toy': 'configs/dupl/dupl_toy.py',
+    name: case['config']
+    for name, case in golden_steps.CASES.items()
+    if not name.endswith('_e6331ef')
 }
 pytestmark = pytest.mark.usefixtures('one_thread')
 
 
 def _cfg(name):
     cfg = Config.fromfile(osp.join(REPO_ROOT, TOY[name]))
-    _drop_pretrained(cfg.model)
+    drop_pretrained(cfg.model)
     cfg.model.data_preprocessor.size = (48, 48)
     return cfg
-
-
-def _drop_pretrained(node):
-    if isinstance(node, dict):
-        if isinstance(node.get('init_cfg'), dict) and \
-                node['init_cfg'].get('type') == 'Pretrained':
-            node['init_cfg'] = None
-        for v in node.values():
-            _drop_pretrained(v)
 
 
 def _model(name, **model_options):
@@ -95,6 +92,12 @@ def test_misspelt_setting_is_an_error_naming_it(name):
         _model(name, **{'test_cfg.bkg_thrr': 0.9})
     with pytest.raises(KeyError, match='train_cfg.seg_start_itr'):
         _model(name, **{'train_cfg.seg_start_itr': 5})
+
+
+@pytest.mark.parametrize('name', sorted(TOY))
+def test_bad_cls_source_is_an_error_at_build(name):
+    with pytest.raises(ValueError, match='test_cfg.cls_source'):
+        _model(name, **{'test_cfg.cls_source': 'labels'})
 
 
 def test_dupl_has_one_set_of_gates_and_editing_one_has_an_effect():

@@ -39,6 +39,8 @@ from mmengine.structures import LabelData  # noqa: E402
 from mmseg.registry import MODELS  # noqa: E402
 from mmseg.structures import SegDataSample  # noqa: E402
 
+from mmseg_wsss.utils import drop_pretrained  # noqa: E402
+
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(
@@ -63,18 +65,6 @@ def parse_args(argv=None):
     parser.add_argument('--seed', type=int, default=0)
     return parser.parse_args(argv)
 
-
-def _strip_pretrained(cfg):
-    """No downloads: drop Pretrained init_cfgs."""
-    if isinstance(cfg, dict):
-        init = cfg.get('init_cfg')
-        if isinstance(init, dict) and init.get('type') == 'Pretrained':
-            cfg['init_cfg'] = None
-        for value in cfg.values():
-            _strip_pretrained(value)
-    elif isinstance(cfg, (list, tuple)):
-        for value in cfg:
-            _strip_pretrained(value)
 
 
 def random_batch(num_classes: int, batch: int, size: int, seed: int):
@@ -102,7 +92,7 @@ def main(argv=None):
     torch.manual_seed(args.seed)
     init_default_scope('mmseg')
     cfg = Config.fromfile(args.config)
-    _strip_pretrained(cfg.model)
+    drop_pretrained(cfg.model)
     cfg.model.data_preprocessor.size = (args.size, args.size)
     model = MODELS.build(cfg.model).to(args.device).train()
     optim_cfg = dict(cfg.optim_wrapper)
