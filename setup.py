@@ -46,6 +46,8 @@ setup(
     extras_require={
         'crf': ['pydensecrf2'],
         'mmpretrain': ['mmpretrain>=1.2.0'],
+        # TensorBoard logging: tools/train.py --tensorboard.
+        'tb': ['tensorboard'],
         'tests': read_requirements('tests.txt'),
         'all': read_requirements('optional.txt') +
         read_requirements('tests.txt'),

@@ -14,8 +14,10 @@ from mmengine.config import DictAction  # noqa: E402
 from mmengine.dist import is_main_process  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
+from mmseg_wsss.engine.runner import load_checkpoint_strict  # noqa: E402
 from mmseg_wsss.utils import (load_tool_config, setup_cpu_distributed,  # noqa
                               teardown_distributed)
+from mmseg_wsss.utils.config_utils import dataset_classes  # noqa: E402
 
 
 def parse_args():
@@ -35,9 +37,14 @@ def parse_args():
         '--show', action='store_true', help='show prediction results')
     parser.add_argument(
         '--show-dir',
-        help='directory where painted images will be saved. '
-        'If specified, it will be automatically saved '
-        'to the work_dir/timestamp/show_dir')
+        help='draw the predictions over the images and save them under '
+        'SHOW_DIR/vis_data/vis_image/ (every image; see --show-interval)')
+    parser.add_argument(
+        '--show-interval',
+        type=int,
+        help='with --show/--show-dir: draw the images of every N-th batch '
+        '(default: every image, unless --cfg-options sets '
+        'default_hooks.visualization.interval)')
     parser.add_argument(
         '--wait-time', type=float, default=2, help='the interval of show (s)')
     parser.add_argument(
@@ -91,6 +98,8 @@ def parse_args():
     args = parser.parse_args()
     if args.crf_workers is not None and not args.crf:
         parser.error('--crf-workers needs --crf')
+    if args.show_interval is not None and args.show_interval < 1:
+        parser.error('--show-interval must be at least 1')
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
     return args
@@ -101,6 +110,11 @@ def trigger_visualization_hook(cfg, args):
     if 'visualization' in default_hooks:
         visualization_hook = default_hooks['visualization']
         visualization_hook['draw'] = True
+        if args.show_interval is not None:
+            visualization_hook['interval'] = args.show_interval
+        elif 'default_hooks.visualization.interval' not in (args.cfg_options
+                                                            or {}):
+            visualization_hook['interval'] = 1  # mmseg's 50 skips most
         if args.show:
             visualization_hook['show'] = True
             visualization_hook['wait_time'] = args.wait_time
@@ -150,8 +164,9 @@ def main():
         raise FileNotFoundError(f'checkpoint not found: {args.checkpoint}')
 
     cfg = load_tool_config(args)
-
-    cfg.load_from = args.checkpoint
+    # Loaded strictly below, once the model is built (not by the Runner,
+    # which loads non-strictly and only logs what did not fit).
+    cfg.load_from = None
 
     if args.show or args.show_dir:
         cfg = trigger_visualization_hook(cfg, args)
@@ -172,6 +187,12 @@ def main():
 
     setup_cpu_distributed(cfg)
     runner = Runner.from_cfg(cfg)
+    load_checkpoint_strict(
+        runner.model,
+        args.checkpoint,
+        classes=dataset_classes(cfg.test_dataloader.dataset),
+        config_name=args.config)
+    runner.logger.info(f'Loaded checkpoint {args.checkpoint} (strict)')
     metrics = runner.test()
 
     if is_main_process() and metrics:

@@ -14,6 +14,7 @@ from mmengine.logging import print_log  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 from mmseg.registry import RUNNERS  # noqa: E402
 
+from mmseg_wsss.engine.runner import resolve_resume  # noqa: E402
 from mmseg_wsss.utils import (load_tool_config, setup_cpu_distributed,  # noqa
                               teardown_distributed)
 
@@ -28,7 +29,19 @@ def parse_args():
         type=str,
         const='auto',
         help='resume from the given checkpoint, or (no value) from the '
-        'latest checkpoint in the work_dir')
+        'newest intact checkpoint in the work dir, passing over damaged ones '
+        '(an error if there is none)')
+    parser.add_argument(
+        '--resume-if-possible',
+        action='store_true',
+        help='resume from the newest intact checkpoint in the work dir if '
+        'there is one, else start from scratch (for jobs that are requeued '
+        'with the same command)')
+    parser.add_argument(
+        '--tensorboard',
+        action='store_true',
+        help='also log to TensorBoard (WORK_DIR/TIMESTAMP/vis_data; needs '
+        '`pip install -e ".[tb]"`)')
     parser.add_argument(
         '--amp',
         action='store_true',
@@ -66,6 +79,19 @@ def parse_args():
     return args
 
 
+def add_tensorboard(cfg) -> None:
+    """Log to TensorBoard too (mmengine's ``TensorboardVisBackend``)."""
+    import importlib.util
+    if importlib.util.find_spec('tensorboard') is None:
+        raise SystemExit('--tensorboard needs the tensorboard package: '
+                         'pip install -e ".[tb]" (or pip install tensorboard)')
+    backend = dict(type='TensorboardVisBackend')
+    backends = list(cfg.visualizer.get('vis_backends') or [])
+    if all(b.get('type') != backend['type'] for b in backends):
+        backends.append(backend)
+    cfg.visualizer.vis_backends = backends
+
+
 def main():
     args = parse_args()
 
@@ -92,12 +118,15 @@ def main():
                              'base_batch_size=...)` in the config')
         cfg.auto_scale_lr.enable = True
 
-    if args.resume == 'auto':
-        cfg.resume = True
-        cfg.load_from = None
-    elif args.resume is not None:
-        cfg.resume = True
-        cfg.load_from = args.resume
+    if args.resume is not None and args.resume_if_possible:
+        raise SystemExit('--resume and --resume-if-possible exclude each '
+                         'other')
+    resume_notes = resolve_resume(
+        cfg,
+        'auto' if args.resume_if_possible else args.resume,
+        if_possible=args.resume_if_possible)
+    if args.tensorboard:
+        add_tensorboard(cfg)
 
     setup_cpu_distributed(cfg)
 
@@ -105,6 +134,8 @@ def main():
         runner = Runner.from_cfg(cfg)
     else:
         runner = RUNNERS.build(cfg)
+    for level, message in resume_notes:  # into the run's log file too
+        runner.logger.log(level, message)
     runner.train()
     teardown_distributed()
 

@@ -53,11 +53,10 @@ model = dict(
     # ToCo's inference for each student; test_cfg.branch defaults to
     # 'best' (the student that validated better), or set 1 / 2.
     test_cfg={{_base_.model.test_cfg}})
-# Both students are validated; the better one is kept for testing.
+# Both students are validated (logged per student). Testing uses
+# test_cfg.branch (label-free by default); the last checkpoint is the result.
 val_evaluator = dict(type='MultiBranchIoUMetric', iou_metrics=['mIoU'])
 custom_hooks = [
     dict(type='TotalBatchInfoHook'),
     dict(type='BestBranchHook'),
 ]
-default_hooks = dict(
-    checkpoint=dict(save_best='mIoU', rule='greater'))

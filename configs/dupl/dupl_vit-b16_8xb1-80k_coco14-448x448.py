@@ -53,5 +53,4 @@ custom_hooks = [
     dict(type='TotalBatchInfoHook'),
     dict(type='BestBranchHook'),
 ]
-default_hooks = dict(checkpoint=dict(save_best='mIoU', rule='greater'))
 auto_scale_lr = dict(enable=False, base_batch_size=8)

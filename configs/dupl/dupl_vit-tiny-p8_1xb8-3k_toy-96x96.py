@@ -55,4 +55,3 @@ custom_hooks = [
     dict(type='TotalBatchInfoHook'),
     dict(type='BestBranchHook'),
 ]
-default_hooks = dict(checkpoint=dict(save_best='mIoU', rule='greater'))

@@ -1,8 +1,9 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 """Config adjustments shared by the tools (train, test, benchmarks)."""
+import logging
 import os
 import os.path as osp
-from typing import Iterator, List, Optional
+from typing import Dict, Iterator, List, Optional, Tuple
 
 from mmengine.config import Config
 from mmengine.logging import print_log
@@ -121,6 +122,193 @@ def sync_num_classes(cfg: Config) -> Optional[int]:
     return len(classes)
 
 
+def _warn(msg: str) -> None:
+    print_log(msg, logger='current', level=logging.WARNING)
+
+
+def _pop_data_root_option(options: dict,
+                          cli_data_root: Optional[str]) -> Optional[str]:
+    """The data root of ``--data-root`` or ``--cfg-options data_root=``.
+
+    A config's datasets copy ``data_root`` when the file is parsed, so the
+    option is taken out of ``options`` (in place) and applied like
+    ``--data-root``. ``--data-root`` wins if both are given and differ.
+    """
+    if 'data_root' not in options:
+        return cli_data_root
+    option = options.pop('data_root')
+    if cli_data_root is None:
+        print_log(
+            f'--cfg-options data_root={option}: every dataset of the config '
+            'uses it (as with --data-root).',
+            logger='current')
+        return option
+    if cli_data_root != option:
+        _warn(f'--data-root {cli_data_root} and --cfg-options data_root='
+              f'{option} differ: using --data-root {cli_data_root}.')
+    return cli_data_root
+
+
+def _pop_max_iters_option(cfg: Config, options: dict) -> None:
+    """Apply a top-level ``max_iters=N`` option to ``train_cfg.max_iters``.
+
+    Like ``data_root``, the config variable ``max_iters`` was copied into
+    ``train_cfg`` when the file was parsed; set alone it would change
+    nothing. ``train_cfg.max_iters`` wins if both are given and differ.
+    """
+    if 'max_iters' not in options or not isinstance(
+            cfg.get('train_cfg'), dict) or 'max_iters' not in cfg.train_cfg:
+        return
+    value = options['max_iters']
+    explicit = options.get('train_cfg.max_iters')
+    if explicit is None:
+        options['train_cfg.max_iters'] = value
+        print_log(
+            f'--cfg-options max_iters={value}: set train_cfg.max_iters='
+            f'{value} (the config variable alone has no effect).',
+            logger='current')
+    elif explicit != value:
+        _warn(f'--cfg-options max_iters={value} and train_cfg.max_iters='
+              f'{explicit} differ: using train_cfg.max_iters={explicit}.')
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_iteration_key(key) -> bool:
+    return (isinstance(key, str) and key.endswith(('_iter', '_iters'))
+            and not key.startswith('num_'))
+
+
+def _iteration_settings(node, prefix: str) -> List[Tuple[str, int]]:
+    """``(dotted key, value)`` of the iteration-valued entries of ``node``.
+
+    Keys ending in ``_iter`` / ``_iters`` (``seg_start_iter``,
+    ``dynamic_thr.max_iters``, ``warmup_iters`` ...) with an int value;
+    ``num_iter(s)`` (refinement steps of PAR / PAMR) are not iterations of
+    training.
+    """
+    found = []
+    if isinstance(node, dict):
+        for key, value in node.items():
+            path = f'{prefix}.{key}'
+            if isinstance(value, dict):
+                found += _iteration_settings(value, path)
+            elif _is_iteration_key(key) and _is_int(value):
+                found.append((path, value))
+    return found
+
+
+def _scheduler_phases(cfg: Config) -> List[dict]:
+    schedulers = cfg.get('param_scheduler')
+    if isinstance(schedulers, dict):
+        return [schedulers]
+    return [p for p in schedulers or [] if isinstance(p, dict)]
+
+
+def follow_max_iters(cfg: Config, old: int, new: int,
+                     options: Dict[str, object]) -> None:
+    """Make what ends with the schedule follow a new ``max_iters``.
+
+    Called when ``--cfg-options`` changed ``train_cfg.max_iters`` from
+    ``old`` to ``new``. Unless the options set ``param_scheduler``
+    themselves, every iteration-based LR phase that ended at ``old`` ends at
+    ``new``; a phase that starts at or after ``new`` (it keeps its end, as
+    mmengine refuses an end before the begin, and never runs) or still ends
+    after ``new`` is warned about. Iteration settings of ``model.train_cfg`` (method
+    gates) are kept and listed in one warning; a checkpoint or validation
+    interval beyond ``new`` is warned about with what mmengine will do.
+
+    Args:
+        cfg (Config): The merged config, changed in place.
+        old (int): ``train_cfg.max_iters`` of the config file.
+        new (int): ``train_cfg.max_iters`` after the options.
+        options (dict): The ``--cfg-options`` (dotted keys).
+    """
+    if any(k == 'param_scheduler' or k.startswith('param_scheduler.')
+           for k in options):
+        print_log(
+            f'train_cfg.max_iters {old} -> {new}; param_scheduler is set in '
+            '--cfg-options, so its phases are kept as given.',
+            logger='current')
+    else:
+        moved, problems = [], []
+        for index, phase in enumerate(_scheduler_phases(cfg)):
+            if phase.get('by_epoch', True):
+                continue  # in epochs, not iterations
+            name = f'param_scheduler[{index}] ({phase.get("type")})'
+            begin, end = phase.get('begin', 0), phase.get('end')
+            if begin >= new:
+                # Its end stays: mmengine refuses end <= begin.
+                problems.append(f'{name} begins at {begin}, at or after '
+                                f'the new end {new}: it never runs')
+            elif end == old:
+                phase['end'] = new
+                moved.append(name)
+            elif _is_int(end) and end > new:
+                problems.append(f'{name} ends at {end}, after the new end '
+                                f'{new}: it is cut short')
+        if moved:
+            print_log(
+                f'train_cfg.max_iters {old} -> {new}: the LR schedule '
+                f'phases that ended at {old} now end at {new}: '
+                f'{", ".join(moved)}.',
+                logger='current')
+        if problems:
+            _warn(f'train_cfg.max_iters {old} -> {new}: ' +
+                  '; '.join(problems) + '. Set param_scheduler in '
+                  '--cfg-options if this is not intended.')
+
+    model_cfg = cfg.get('model')
+    train_cfg = model_cfg.get('train_cfg') if isinstance(model_cfg,
+                                                         dict) else None
+    kept = [(k, v)
+            for k, v in _iteration_settings(train_cfg, 'model.train_cfg')
+            if k not in options]
+    if kept:
+        listed = ', '.join(f'{k}={v}{" (never reached)" if v >= new else ""}'
+                           for k, v in kept)
+        _warn(f'train_cfg.max_iters {old} -> {new}, but these iteration '
+              f'settings are kept as configured (method gates do not move '
+              f'with max_iters): {listed}. Set them in --cfg-options if they '
+              'should follow.')
+
+    checkpoint = (cfg.get('default_hooks') or {}).get('checkpoint')
+    if isinstance(checkpoint, dict) and not checkpoint.get('by_epoch', True):
+        interval = checkpoint.get('interval', -1)
+        if isinstance(interval, int) and interval > new:
+            if checkpoint.get('save_last', True):
+                then = (f'CheckpointHook saves one, at the last iteration '
+                        f'{new} (save_last=True)')
+            else:
+                then = 'none is saved at all (save_last=False)'
+            _warn(f'default_hooks.checkpoint.interval={interval} exceeds '
+                  f'train_cfg.max_iters={new}: no checkpoint before the '
+                  f'end; {then}.')
+    val_interval = cfg.train_cfg.get('val_interval')
+    if isinstance(val_interval, int) and val_interval > new:
+        val_begin = cfg.train_cfg.get('val_begin', 1)
+        if val_begin > new:
+            then = (f'none at all (train_cfg.val_begin={val_begin} is after '
+                    'the end)')
+        else:
+            then = (f'IterBasedTrainLoop validates once, at the last '
+                    f'iteration {new}')
+        _warn(f'train_cfg.val_interval={val_interval} exceeds '
+              f'train_cfg.max_iters={new}: no validation before the end; '
+              f'{then}.')
+
+
+def _max_iters(cfg: Config) -> Optional[int]:
+    train_cfg = cfg.get('train_cfg')
+    if isinstance(train_cfg, dict):
+        value = train_cfg.get('max_iters')
+        if _is_int(value):
+            return value
+    return None
+
+
 def load_tool_config(args) -> Config:
     """The config of a tool invocation (``tools/train.py``, ``test.py``).
 
@@ -128,13 +316,36 @@ def load_tool_config(args) -> Config:
     ``args.cfg_options``, points every dataset at ``args.data_root`` (if
     given), makes ``num_classes`` follow the data's classes, and sets the
     work dir (CLI, then config, then ``./work_dirs/<config name>``).
+
+    Options that the parsed config would otherwise ignore are applied where
+    they belong: ``data_root=DIR`` works as ``--data-root DIR`` (which wins
+    if both differ), a top-level ``max_iters=N`` sets
+    ``train_cfg.max_iters``, and a changed ``train_cfg.max_iters`` moves the
+    LR schedule's end with it (:func:`follow_max_iters`). Each is logged.
+
+    Args:
+        args (argparse.Namespace): With ``config``, ``launcher``,
+            ``cfg_options`` (dict or None), ``data_root`` and ``work_dir``.
+
+    Returns:
+        Config: The config to build the Runner from.
     """
     cfg = Config.fromfile(args.config)
     cfg.launcher = args.launcher
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-    if args.data_root is not None:
-        set_data_root(cfg, args.data_root)
+    # A copy: the caller's args stay as parsed.
+    options = dict(args.cfg_options or {})
+    cli_data_root = getattr(args, 'data_root', None)
+    data_root = _pop_data_root_option(options, cli_data_root)
+    old_max_iters = _max_iters(cfg)
+    if options:
+        _pop_max_iters_option(cfg, options)
+        cfg.merge_from_dict(options)
+        new_max_iters = _max_iters(cfg)
+        if None not in (old_max_iters,
+                        new_max_iters) and new_max_iters != old_max_iters:
+            follow_max_iters(cfg, old_max_iters, new_max_iters, options)
+    if data_root is not None:
+        set_data_root(cfg, data_root)
     sync_num_classes(cfg)
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir

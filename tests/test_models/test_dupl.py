@@ -329,18 +329,54 @@ def test_validate_all_branches_and_best_branch():
         model.set_best_branch(3)
 
 
+def test_mean_of_both_students():
+    """test_cfg.branch='mean': the students' probabilities averaged (no
+    label picks a student)."""
+    model = _model().eval()
+    model.test_cfg.branch = 'mean'
+    # By hand: logits (2, 0) and (0, 1) -> p = (.881, .119), (.269, .731)
+    # -> mean (.575, .425): class 0; CAM score maps average as they are.
+    s1 = torch.tensor([2., 0.]).view(1, 2, 1, 1)
+    s2 = torch.tensor([0., 1.]).view(1, 2, 1, 1)
+    mean = model.mean_scores([s1, s2]).exp().flatten()
+    p1, p2 = 1 / (1 + math.exp(-2)), 1 / (1 + math.exp(-1))
+    torch.testing.assert_close(
+        mean, torch.tensor([(p1 + 1 - p2) / 2, (1 - p1 + p2) / 2]))
+    torch.testing.assert_close(
+        model.mean_scores([s1, s2], output='cam').flatten(),
+        torch.tensor([1., .5]))
+
+    data = _batch(model)
+    scores = [
+        model.network_inference(net, data['inputs'])
+        for net in model.students
+    ]
+    expected = model.mean_scores(scores)
+    torch.testing.assert_close(model.inference(data['inputs']), expected)
+    out = model(**data, mode='predict')
+    model.validate_all_branches = True
+    both = model(**data, mode='predict')
+    for single, multi in zip(out, both):
+        assert torch.equal(single.pred_sem_seg.data, multi.pred_sem_seg.data)
+        assert 'pred_sem_seg_branch2' in multi
+
+
 def test_multi_branch_metric_picks_the_better_branch():
     metric = MultiBranchIoUMetric()
     metric.dataset_meta = dict(classes=('bg', 'a', 'b'))
     gt = torch.tensor([[0, 1], [2, 2]])
     good, bad = gt.clone(), torch.zeros_like(gt)
     sample = dict(gt_sem_seg=dict(data=gt[None]),
+                  pred_sem_seg=dict(data=bad[None]),
                   pred_sem_seg_branch1=dict(data=bad[None]),
                   pred_sem_seg_branch2=dict(data=good[None]))
     metric.process({}, [sample])
     metrics = metric.compute_metrics(metric.results)
     assert metrics['best_branch'] == 2
-    assert metrics['mIoU'] == metrics['branch2_mIoU'] == 100.0
+    assert metrics['branch2_mIoU'] == 100.0
     assert metrics['branch1_mIoU'] < 100.0
+    # The unprefixed metrics are the test-time prediction's, not the best
+    # branch's: no selection on the val labels.
+    assert metrics['mIoU'] == metrics['branch1_mIoU']
     with pytest.raises(KeyError, match='multi-branch'):
         metric.process({}, [dict(gt_sem_seg=dict(data=gt[None]))])

@@ -22,15 +22,24 @@ Two inputs are recognised:
    kernels (``_aff.*``) are dropped. The output is an mmengine checkpoint for
    ``tools/test.py configs/single_stage/single_stage_wr38_voc.py OUT``, so
    the official model can be evaluated (and compared) here.
+
+The official files are plain state dicts and load weights-only; a file that
+needs more is refused unless ``--unsafe-pickle`` is given.
 """
 import argparse
 import os
 import os.path as osp
+import pickle
 import re
 from collections import OrderedDict
-from typing import Dict, List, Mapping, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import torch
+
+UNSAFE_PICKLE_HELP = (
+    'load SRC with full unpickling (torch.load weights_only=False) if it '
+    'holds Python objects besides tensors. Unpickling can run arbitrary '
+    'code: use it only for files you trust')
 
 # The backbone layout (official_code_notes 4): (block name, kind,
 # (in, mid, out) channels, has a 1x1 projection).
@@ -192,15 +201,54 @@ def convert_wr38(state_dict: Mapping[str, torch.Tensor],
     return out, full_model
 
 
-def main() -> None:
+def _refusal_reason(error: Exception) -> str:
+    """The line of torch's weights-only error that names the object."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    named = [line for line in lines if 'GLOBAL' in line]
+    return (named or lines or [type(error).__name__])[0]
+
+
+def load_checkpoint_file(path: str, unsafe_pickle: bool = False) -> Any:
+    """Load a checkpoint without running code from it, unless asked to.
+
+    Args:
+        path (str): The checkpoint file.
+        unsafe_pickle (bool): Load with ``weights_only=False``, which can
+            run arbitrary code from the file. Defaults to False.
+
+    Returns:
+        Any: The loaded object (a dict for any checkpoint).
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        pickle.UnpicklingError: The file holds objects a weights-only load
+            refuses; the message names ``--unsafe-pickle``.
+    """
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'checkpoint not found: {path}')
+    if unsafe_pickle:
+        return torch.load(path, map_location='cpu', weights_only=False)
+    try:
+        return torch.load(path, map_location='cpu', weights_only=True)
+    except pickle.UnpicklingError as e:
+        raise pickle.UnpicklingError(
+            f'{path} cannot be loaded weights-only: it needs pickle for '
+            f'objects other than tensors ({_refusal_reason(e)}). Unpickling '
+            'can run arbitrary code; if you trust the file, rerun with '
+            '--unsafe-pickle.') from e
+
+
+def main(argv: Optional[Sequence[str]] = None) -> None:
     parser = argparse.ArgumentParser(
         description='Convert 1Stage WideResNet-38 weights (ImageNet backbone '
         'or a trained 1Stage model) to mmseg_wsss keys.')
     parser.add_argument('src', help='official .pth file')
     parser.add_argument('dst', help='output path')
-    args = parser.parse_args()
+    parser.add_argument(
+        '--unsafe-pickle', action='store_true', help=UNSAFE_PICKLE_HELP)
+    args = parser.parse_args(argv)
     # The official files are plain state dicts (tensors only).
-    checkpoint = torch.load(args.src, map_location='cpu', weights_only=True)
+    checkpoint = load_checkpoint_file(args.src, args.unsafe_pickle)
     weights, full_model = convert_wr38(checkpoint)
     os.makedirs(osp.dirname(osp.abspath(args.dst)), exist_ok=True)
     if full_model:

@@ -28,7 +28,7 @@ default_hooks = dict(
     logger=dict(type='LoggerHook', interval=50, log_metric_by_epoch=False),
     param_scheduler=dict(type='ParamSchedulerHook'),
     checkpoint=dict(
-        type='CheckpointHook',
+        type='WSSSCheckpointHook',
         by_epoch=False,
         interval=2000,
         max_keep_ckpts=3,

@@ -26,7 +26,7 @@ default_hooks = dict(
     logger=dict(type='LoggerHook', interval=50, log_metric_by_epoch=False),
     param_scheduler=dict(type='ParamSchedulerHook'),
     checkpoint=dict(
-        type='CheckpointHook',
+        type='WSSSCheckpointHook',
         by_epoch=False,
         interval=500,
         max_keep_ckpts=2,

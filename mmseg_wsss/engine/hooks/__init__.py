@@ -1,5 +1,6 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 from .best_branch_hook import BestBranchHook
 from .total_batch_info_hook import TotalBatchInfoHook
+from .wsss_checkpoint_hook import WSSSCheckpointHook
 
-__all__ = ['BestBranchHook', 'TotalBatchInfoHook']
+__all__ = ['BestBranchHook', 'TotalBatchInfoHook', 'WSSSCheckpointHook']

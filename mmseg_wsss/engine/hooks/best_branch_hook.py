@@ -6,6 +6,7 @@ from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 
 from mmseg_wsss.registry import HOOKS
+from ..runner.checkpoint import save_checkpoint_atomic
 
 
 @HOOKS.register_module()
@@ -23,7 +24,7 @@ class BestBranchHook(Hook):
     mmengine saves the checkpoint of iteration N *before* validating at N;
     so that the final checkpoint records the final decision, a checkpoint
     written at the validated iteration is saved again afterwards (same file,
-    same iteration in its meta).
+    same iteration in its meta), atomically.
 
     Args:
         metric_key (str): Metric holding the 1-based best branch. Defaults
@@ -77,7 +78,8 @@ class BestBranchHook(Hook):
         last = runner.message_hub.get_info('last_ckpt')
         if not last or osp.basename(last) != f'iter_{runner.iter}.pth':
             return
-        runner.save_checkpoint(
+        save_checkpoint_atomic(
+            runner,
             osp.dirname(last),
             osp.basename(last),
             meta=dict(iter=runner.iter, epoch=runner.epoch),

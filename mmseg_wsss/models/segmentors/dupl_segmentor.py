@@ -1,5 +1,5 @@
 # Copyright (c) OpenMMLab. All rights reserved.
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -14,7 +14,7 @@ from ..wsss import (IGNORE_INDEX, StrongView, cosine_threshold, current_iter,
                     filter_noisy_labels, is_active, per_image_threshold)
 from .toco_segmentor import ToCoSegmentor
 
-BRANCHES = ('best', 1, 2)
+BRANCHES = ('mean', 'best', 1, 2)
 CONSISTENCY_TARGETS = ('code', 'paper')
 
 
@@ -39,10 +39,13 @@ class DuPLSegmentor(ToCoSegmentor):
        confident weak-view prediction on the pixels its supervising label
        leaves unlabelled (Eq. 8, code form).
 
-    Inference uses one network: ``test_cfg.branch`` 1, 2 or 'best' (the one
-    that validated better, kept in the ``best_branch`` buffer by
-    :class:`BestBranchHook`). In validation mode (``validate_all_branches``)
-    both predict and :class:`MultiBranchIoUMetric` scores both.
+    Inference follows ``test_cfg.branch``: 'mean' (both networks, their
+    class probabilities averaged), 1 or 2 (one network), or 'best' (the one
+    that validated better on the val pixel labels, kept in the
+    ``best_branch`` buffer by :class:`BestBranchHook`; an opt-in that uses
+    labels WSSS must not use). In validation mode
+    (``validate_all_branches``) each network also predicts on its own and
+    :class:`MultiBranchIoUMetric` scores both.
 
     Args:
         network (dict): :class:`ToCoNetwork` config, built twice (e.g. a
@@ -155,7 +158,10 @@ class DuPLSegmentor(ToCoSegmentor):
         return list(self.students)
 
     def inference_network(self) -> ToCoNetwork:
-        return self.students[self.test_branch() - 1]
+        """The network of ``test_cfg.branch`` (with 'mean', student 1: its
+        features are those of ``extract_feat``)."""
+        branch = self.test_branch()
+        return self.students[0 if branch == 'mean' else branch - 1]
 
     # Branch selection --------------------------------------------------
     @staticmethod
@@ -169,8 +175,8 @@ class DuPLSegmentor(ToCoSegmentor):
         self._check_branch(branch)
         self.best_branch.fill_(int(branch))
 
-    def test_branch(self) -> int:
-        """1-based network used for inference."""
+    def test_branch(self) -> Union[int, str]:
+        """1-based network used for inference, or 'mean' (both)."""
         branch = self.test_cfg.branch
         self._check_branch(branch)
         return int(self.best_branch) if branch == 'best' else branch
@@ -343,4 +349,41 @@ class DuPLSegmentor(ToCoSegmentor):
             f'pred_sem_seg_branch{k}': value
             for k, value in enumerate(scores, start=1)
         }
-        return scores[self.test_branch() - 1], extra
+        branch = self.test_branch()
+        main = self.mean_scores(scores) if branch == 'mean' else scores[
+            branch - 1]
+        return main, extra
+
+    def inference(self,
+                  inputs: Tensor,
+                  data_samples: OptSampleList = None) -> Tensor:
+        if self.test_branch() != 'mean':
+            return super().inference(inputs, data_samples)
+        return self.mean_scores([
+            self.network_inference(network, inputs, data_samples)
+            for network in self.students
+        ])
+
+    def _forward(self,
+                 inputs: Tensor,
+                 data_samples: OptSampleList = None) -> Tensor:
+        if self.test_branch() != 'mean':
+            return super()._forward(inputs, data_samples)
+        return self.mean_scores(
+            [network.seg_logits(inputs) for network in self.students],
+            output='seg')
+
+    def mean_scores(self,
+                    scores: Sequence[Tensor],
+                    output: Optional[str] = None) -> Tensor:
+        """Average the networks' (B, C, H, W) scores.
+
+        Segmentation logits (``test_cfg.output='seg'``) are averaged as
+        probabilities and returned as their log: the argmax and a softmax
+        (the CRF's ``prob_mode='softmax'``) see the mean probabilities. CAM
+        score maps are averaged as they are.
+        """
+        if (output or self.test_cfg.output) != 'seg':
+            return torch.stack(list(scores)).mean(0)
+        probs = torch.stack([s.softmax(dim=1) for s in scores]).mean(0)
+        return probs.clamp_min(torch.finfo(probs.dtype).tiny).log()

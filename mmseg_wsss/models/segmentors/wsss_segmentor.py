@@ -68,14 +68,20 @@ class WSSSSegmentor(BaseSegmentor):
     # Checkpoints of earlier layouts ------------------------------------
     def _upgrade_legacy_keys(self, state_dict: dict, prefix: str,
                              *args) -> None:
-        """Rename the keys of an e6331ef checkpoint to this layout (a
-        load_state_dict pre-hook; keys already in the new layout stay)."""
+        """A load_state_dict pre-hook: :meth:`upgrade_state_dict`."""
+        self.upgrade_state_dict(state_dict, prefix)
+
+    @classmethod
+    def upgrade_state_dict(cls, state_dict: dict, prefix: str = '') -> dict:
+        """Rename the keys of an e6331ef checkpoint to this layout, in place
+        (keys already in the new layout stay); returns ``state_dict``."""
         for key in list(state_dict):
             if not key.startswith(prefix):
                 continue
-            new = self.upgrade_key(key[len(prefix):])
+            new = cls.upgrade_key(key[len(prefix):])
             if new is not None and prefix + new not in state_dict:
                 state_dict[prefix + new] = state_dict.pop(key)
+        return state_dict
 
     @classmethod
     def upgrade_key(cls, key: str) -> Optional[str]:
