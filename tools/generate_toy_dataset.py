@@ -1,9 +1,10 @@
 # Copyright (c) OpenMMLab. All rights reserved.
-"""Generate the toy WSSS dataset (see docs/toy_dataset.md).
+"""Generate a toy WSSS dataset (see docs/toy_dataset.md).
 
 Example::
 
     python tools/generate_toy_dataset.py data/toy_wsss
+    python tools/generate_toy_dataset.py data/toy2 --domain outdoor
 
 Skips the work when OUT_DIR already holds a complete dataset made with the
 same parameters (unless ``--force``).
@@ -21,13 +22,35 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 from mmseg_wsss_light import toy_generator as tg  # noqa: E402
 
 
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1 (a split of 0 images is an error)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f'{text!r} is not an integer') from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f'must be at least 1, got {value}')
+    return value
+
+
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(
-        description='Generate the seeded toy WSSS dataset (VOC layout).')
+        description='Generate a seeded toy WSSS dataset (VOC layout).')
     parser.add_argument('out_dir', help='dataset root to create')
-    parser.add_argument('--num-train', type=int, default=2000)
-    parser.add_argument('--num-val', type=int, default=300)
-    parser.add_argument('--size', type=int, default=96, help='image side')
+    parser.add_argument(
+        '--domain',
+        choices=tg.DOMAINS,
+        default=tg.DEFAULT_DOMAIN,
+        help='which toy domain to draw (default: %(default)s)')
+    parser.add_argument('--num-train', type=positive_int, default=2000)
+    parser.add_argument('--num-val', type=positive_int, default=300)
+    parser.add_argument(
+        '--size',
+        type=int,
+        default=96,
+        help='image side in px (at least ' +
+        ', '.join(f'{v} for {k}' for k, v in tg.MIN_SIZES.items()) + ')')
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument(
         '--workers',
@@ -38,7 +61,13 @@ def parse_args(argv=None):
         '--force',
         action='store_true',
         help='regenerate even if OUT_DIR is complete')
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    min_size = tg.MIN_SIZES[args.domain]
+    if args.size < min_size:
+        parser.error(f'argument --size: must be at least {min_size} for the '
+                     f'{args.domain!r} domain (the smallest side at which its '
+                     f'objects keep their shapes), got {args.size}')
+    return args
 
 
 def main(argv=None) -> int:
@@ -47,7 +76,8 @@ def main(argv=None) -> int:
         num_train=args.num_train,
         num_val=args.num_val,
         size=args.size,
-        seed=args.seed)
+        seed=args.seed,
+        domain=args.domain)
     if not args.force and tg.dataset_is_complete(args.out_dir, **params):
         print(f'{args.out_dir} already holds a complete toy dataset with '
               f'these parameters; skipping (use --force to regenerate)')
