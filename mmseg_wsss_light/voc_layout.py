@@ -9,7 +9,7 @@ so light tools (the toy generator) use it directly.
 import json
 import os
 import os.path as osp
-import tempfile
+import secrets
 from typing import Dict, Iterable, List
 
 import numpy as np
@@ -59,17 +59,43 @@ def labels_from_mask(mask: np.ndarray,
 
 
 def save_cls_labels(path: str, labels: Dict[str, Iterable[int]]) -> None:
-    """Write a labels file atomically (no half-written file on interrupt)."""
+    """Write a labels file atomically.
+
+    The JSON goes to a new temporary file beside ``path``, is flushed to
+    disk and renamed over ``path``: an interrupted write leaves no
+    half-written file, and processes writing the same file at once (the
+    ranks of a distributed run) each replace it whole. The file gets the
+    usual permissions (0666 less the process umask, e.g. 0644), not the
+    private 0600 of ``tempfile.mkstemp``.
+
+    Args:
+        path (str): The ``.json`` file to write.
+        labels (dict[str, Iterable[int]]): Image name to foreground ids.
+
+    Raises:
+        OSError: The folder cannot be created or written.
+    """
     data = {
         str(k): sorted({int(i) for i in v})
         for k, v in sorted(labels.items())
     }
     dirname = osp.dirname(osp.abspath(path))
     os.makedirs(dirname, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dirname, suffix='.json.tmp')
+    # os.open applies the umask to 0o666 (mkstemp would create 0o600).
+    while True:
+        tmp = osp.join(
+            dirname, f'.{osp.basename(path)}.{os.getpid()}.'
+            f'{secrets.token_hex(4)}.tmp')
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            break
+        except FileExistsError:
+            continue
     try:
         with os.fdopen(fd, 'w') as f:
             json.dump(data, f, separators=(',', ':'))
+            f.flush()
+            os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         if osp.exists(tmp):

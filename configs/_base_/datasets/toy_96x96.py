@@ -32,6 +32,10 @@ train_dataloader = dict(
             img_path='JPEGImages', seg_map_path='SegmentationClass'),
         ann_file='ImageSets/Segmentation/train.txt',
         with_seg_map=False,  # training never reads pixel labels
+        # Decode every image when the dataset is built: a damaged file
+        # stops the run before the first iteration, with all bad files
+        # named, not hours later at the iteration that reads it.
+        check_images=True,
         pipeline=train_pipeline))
 val_dataloader = dict(
     batch_size=1,
