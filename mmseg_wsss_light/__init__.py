@@ -9,6 +9,7 @@ its one home; ``mmseg_wsss`` imports it from here.
 
 - :mod:`mmseg_wsss_light.voc_layout`: the VOC-layout helpers (colour
   palette, image-level labels from a mask, the ``cls_labels.json`` writer).
+- :mod:`mmseg_wsss_light.fileio`: atomic text-file writes.
 - :mod:`mmseg_wsss_light.toy_generator`: the toy WSSS dataset generator
   behind ``tools/generate_toy_dataset.py``.
 

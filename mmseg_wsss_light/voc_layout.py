@@ -7,12 +7,11 @@ The labels-file format is described in ``mmseg_wsss/datasets/cls_labels.py``
 so light tools (the toy generator) use it directly.
 """
 import json
-import os
-import os.path as osp
-import secrets
 from typing import Dict, Iterable, List
 
 import numpy as np
+
+from .fileio import write_text_atomic
 
 IGNORE_INDEX = 255
 
@@ -79,28 +78,7 @@ def save_cls_labels(path: str, labels: Dict[str, Iterable[int]]) -> None:
         str(k): sorted({int(i) for i in v})
         for k, v in sorted(labels.items())
     }
-    dirname = osp.dirname(osp.abspath(path))
-    os.makedirs(dirname, exist_ok=True)
-    # os.open applies the umask to 0o666 (mkstemp would create 0o600).
-    while True:
-        tmp = osp.join(
-            dirname, f'.{osp.basename(path)}.{os.getpid()}.'
-            f'{secrets.token_hex(4)}.tmp')
-        try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-            break
-        except FileExistsError:
-            continue
-    try:
-        with os.fdopen(fd, 'w') as f:
-            json.dump(data, f, separators=(',', ':'))
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if osp.exists(tmp):
-            os.remove(tmp)
-        raise
+    write_text_atomic(path, json.dumps(data, separators=(',', ':')))
 
 
 __all__ = [

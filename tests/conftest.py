@@ -22,6 +22,21 @@ def assert_loaded_from(module, checkpoint: str) -> None:
         assert torch.equal(state[key], value), key
 
 
+def num_classes_in(node) -> list:
+    """Every ``num_classes`` value in a (model) config, depth first."""
+    found = []
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == 'num_classes':
+                found.append(value)
+            else:
+                found += num_classes_in(value)
+    elif isinstance(node, (list, tuple)):
+        for value in node:
+            found += num_classes_in(value)
+    return found
+
+
 @pytest.fixture(scope='session', autouse=True)
 def _mmseg_scope():
     from mmseg.utils import register_all_modules

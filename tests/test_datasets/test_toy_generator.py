@@ -15,6 +15,7 @@ from mmseg_wsss.datasets import cls_labels
 from mmseg_wsss.datasets.cls_labels import (default_palette, labels_from_mask,
                                             load_cls_labels, read_classes_file)
 from mmseg_wsss_light import toy_generator as tg
+from conftest import num_classes_in
 from mmseg_wsss_light import voc_layout
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -675,20 +676,7 @@ def test_outdoor_configs_follow_classes_txt(outdoor_dataset):
                 data_root=root,
                 work_dir='work'))
         assert all(ds['data_root'] == root for ds in iter_dataset_cfgs(cfg))
-        found = []
-
-        def walk(node):
-            if isinstance(node, dict):
-                for key, value in node.items():
-                    if key == 'num_classes':
-                        found.append(value)
-                    else:
-                        walk(value)
-            elif isinstance(node, (list, tuple)):
-                for value in node:
-                    walk(value)
-
-        walk(cfg.model)
+        found = num_classes_in(cfg.model)
         assert found and set(found) == {OUT_NUM}, config
 
 

@@ -10,7 +10,7 @@ import pytest
 from mmengine.config import Config
 
 import mmseg_wsss.utils.config_utils as config_utils
-from conftest import REPO_ROOT
+from conftest import REPO_ROOT, num_classes_in
 from mmseg_wsss.utils import iter_dataset_cfgs, load_tool_config
 
 TOCO = osp.join(REPO_ROOT, 'configs', 'toco', 'toco_toy.py')
@@ -59,21 +59,7 @@ def _warnings(logs):
 
 
 def _num_classes(cfg):
-    found = []
-
-    def walk(node):
-        if isinstance(node, dict):
-            for key, value in node.items():
-                if key == 'num_classes':
-                    found.append(value)
-                else:
-                    walk(value)
-        elif isinstance(node, (list, tuple)):
-            for value in node:
-                walk(value)
-
-    walk(cfg.model)
-    return found
+    return num_classes_in(cfg.model)
 
 
 # ------------------------------------------------------------- data_root

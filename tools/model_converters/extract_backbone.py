@@ -17,17 +17,17 @@ file that needs more is refused unless ``--unsafe-pickle`` is given.
 import argparse
 import os
 import os.path as osp
-import pickle
 import sys
 from collections import OrderedDict
-from typing import Any, Dict, Mapping
+from typing import Dict, Mapping
 
 import torch
 
-UNSAFE_PICKLE_HELP = (
-    'load SRC with full unpickling (torch.load weights_only=False) if it '
-    'holds Python objects besides tensors and the mmengine Runner state. '
-    'Unpickling can run arbitrary code: use it only for files you trust')
+sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..', '..')))
+# (import mmseg_wsss registers the Runner checkpoint objects as safe)
+from mmseg_wsss.engine.runner.checkpoint import (  # noqa: E402
+    UNSAFE_PICKLE_HELP, load_checkpoint_file)
+
 
 
 def extract_prefix(state_dict: Mapping[str, torch.Tensor],
@@ -51,57 +51,6 @@ def extract_prefix(state_dict: Mapping[str, torch.Tensor],
         raise KeyError(f'no key starts with "{prefix}"; top-level modules: '
                        f'{heads}')
     return out
-
-
-def _register_runner_safe_globals() -> None:
-    """Allow an mmengine Runner checkpoint's objects in a weights-only load.
-
-    ``import mmseg_wsss`` registers them (``mmseg_wsss.utils.compat``).
-    """
-    try:
-        import mmseg_wsss  # noqa: F401
-    except ImportError:  # run from a clone that is not pip-installed
-        sys.path.insert(
-            0, osp.abspath(osp.join(osp.dirname(__file__), '..', '..')))
-        import mmseg_wsss  # noqa: F401
-
-
-def _refusal_reason(error: Exception) -> str:
-    """The line of torch's weights-only error that names the object."""
-    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-    named = [line for line in lines if 'GLOBAL' in line]
-    return (named or lines or [type(error).__name__])[0]
-
-
-def load_checkpoint_file(path: str, unsafe_pickle: bool = False) -> Any:
-    """Load a checkpoint without running code from it, unless asked to.
-
-    Args:
-        path (str): The checkpoint file.
-        unsafe_pickle (bool): Load with ``weights_only=False``, which can
-            run arbitrary code from the file. Defaults to False.
-
-    Returns:
-        Any: The loaded object (a dict for any checkpoint).
-
-    Raises:
-        FileNotFoundError: ``path`` does not exist.
-        pickle.UnpicklingError: The file holds objects a weights-only load
-            refuses; the message names ``--unsafe-pickle``.
-    """
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'checkpoint not found: {path}')
-    if unsafe_pickle:
-        return torch.load(path, map_location='cpu', weights_only=False)
-    _register_runner_safe_globals()
-    try:
-        return torch.load(path, map_location='cpu', weights_only=True)
-    except pickle.UnpicklingError as e:
-        raise pickle.UnpicklingError(
-            f'{path} cannot be loaded weights-only: it needs pickle for '
-            f'objects other than tensors and the mmengine Runner state '
-            f'({_refusal_reason(e)}). Unpickling can run arbitrary code; if '
-            'you trust the file, rerun with --unsafe-pickle.') from e
 
 
 def parse_args(argv=None):

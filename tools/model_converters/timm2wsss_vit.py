@@ -19,20 +19,19 @@ namespace DeiT training checkpoints store). A file that needs more is
 refused unless ``--unsafe-pickle`` is given.
 """
 import argparse
-import contextlib
 import math
 import os
 import os.path as osp
-import pickle
+import sys
 from collections import OrderedDict
-from typing import Any, Dict, Mapping, Optional, Sequence
+from typing import Dict, Mapping, Optional, Sequence
 
 import torch
 
-UNSAFE_PICKLE_HELP = (
-    'load SRC with full unpickling (torch.load weights_only=False) if it '
-    'holds Python objects besides tensors. Unpickling can run arbitrary '
-    'code: use it only for files you trust')
+sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..', '..')))
+from mmseg_wsss.engine.runner.checkpoint import (  # noqa: E402
+    UNSAFE_PICKLE_HELP, load_checkpoint_file)
+
 
 # Keys with no counterpart in WSSSViT; dropped with a note.
 DROPPED_PREFIXES = ('head.', 'head_dist.', 'pre_logits.')
@@ -135,48 +134,6 @@ def convert_timm_vit(state_dict: Mapping[str, torch.Tensor],
     return new_ckpt
 
 
-def _refusal_reason(error: Exception) -> str:
-    """The line of torch's weights-only error that names the object."""
-    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-    named = [line for line in lines if 'GLOBAL' in line]
-    return (named or lines or [type(error).__name__])[0]
-
-
-def load_checkpoint_file(path: str, unsafe_pickle: bool = False) -> Any:
-    """Load a checkpoint without running code from it, unless asked to.
-
-    Args:
-        path (str): The checkpoint file.
-        unsafe_pickle (bool): Load with ``weights_only=False``, which can
-            run arbitrary code from the file. Defaults to False.
-
-    Returns:
-        Any: The loaded object (a dict for any checkpoint).
-
-    Raises:
-        FileNotFoundError: ``path`` does not exist.
-        pickle.UnpicklingError: The file holds objects a weights-only load
-            refuses; the message names ``--unsafe-pickle``.
-    """
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'checkpoint not found: {path}')
-    if unsafe_pickle:
-        return torch.load(path, map_location='cpu', weights_only=False)
-    # DeiT training checkpoints store their argparse namespace beside the
-    # weights: a plain attribute container, rebuilt without running code.
-    # (torch < 2.5 has no ``safe_globals``; there such files need the flag.)
-    safe_globals = getattr(torch.serialization, 'safe_globals', None)
-    allow = safe_globals([argparse.Namespace]) if safe_globals else \
-        contextlib.nullcontext()
-    try:
-        with allow:
-            return torch.load(path, map_location='cpu', weights_only=True)
-    except pickle.UnpicklingError as e:
-        raise pickle.UnpicklingError(
-            f'{path} cannot be loaded weights-only: it needs pickle for '
-            f'objects other than tensors ({_refusal_reason(e)}). Unpickling '
-            'can run arbitrary code; if you trust the file, rerun with '
-            '--unsafe-pickle.') from e
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
@@ -189,7 +146,10 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         '--unsafe-pickle', action='store_true', help=UNSAFE_PICKLE_HELP)
     args = parser.parse_args(argv)
 
-    checkpoint = load_checkpoint_file(args.src, args.unsafe_pickle)
+    # DeiT training checkpoints store their argparse namespace beside the
+    # weights: a plain attribute container, rebuilt without running code.
+    checkpoint = load_checkpoint_file(
+        args.src, args.unsafe_pickle, allowed_globals=[argparse.Namespace])
     weights = convert_timm_vit(checkpoint)
     os.makedirs(osp.dirname(osp.abspath(args.dst)), exist_ok=True)
     torch.save(weights, args.dst)

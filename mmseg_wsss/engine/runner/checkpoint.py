@@ -24,6 +24,8 @@ from mmengine.dist import is_main_process
 from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 
+from mmseg_wsss_light.fileio import write_text_atomic
+
 # Files written by :func:`save_checkpoint_atomic` before their rename.
 TMP_PATTERN = '.*.pth.*.tmp'
 _CKPT_NAME = re.compile(r'^(?:iter|epoch)_(\d+)\.pth$')
@@ -49,21 +51,6 @@ def _fsync_dir(path: str) -> None:
         pass
     finally:
         os.close(fd)
-
-
-def write_text_atomic(path: str, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and a rename."""
-    tmp = f'{path}.{os.getpid()}.tmp'
-    try:
-        with open(tmp, 'w') as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if osp.exists(tmp):
-            os.remove(tmp)
-        raise
 
 
 def save_checkpoint_atomic(runner, out_dir: str, filename: str,
@@ -343,3 +330,61 @@ def load_checkpoint_strict(model: torch.nn.Module,
             state_dict[key] = expected[key]
     model.load_state_dict(state_dict, strict=True)
     return checkpoint
+
+
+UNSAFE_PICKLE_HELP = (
+    'load SRC with full unpickling (torch.load weights_only=False) if it '
+    'holds Python objects besides tensors and the mmengine Runner state. '
+    'Unpickling can run arbitrary code: use it only for files you trust')
+
+
+def _refusal_reason(error: Exception) -> str:
+    """The line of torch's weights-only error that names the object."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    named = [line for line in lines if 'GLOBAL' in line]
+    return (named or lines or [type(error).__name__])[0]
+
+
+def load_checkpoint_file(path: str,
+                         unsafe_pickle: bool = False,
+                         allowed_globals: Sequence[type] = ()) -> object:
+    """Load a checkpoint file without running code from it, unless asked.
+
+    Weights-only: tensors, the objects of an mmengine Runner checkpoint
+    (registered at ``import mmseg_wsss``) and ``allowed_globals`` (plain
+    containers a foreign format stores, e.g. DeiT's ``argparse.Namespace``).
+    The model converters use it with their ``--unsafe-pickle`` flag.
+
+    Args:
+        path (str): The checkpoint file.
+        unsafe_pickle (bool): Load with ``weights_only=False``, which can
+            run arbitrary code from the file. Defaults to False.
+        allowed_globals (Sequence[type]): Further classes to rebuild (torch
+            >= 2.5; older torch needs ``unsafe_pickle`` for such files).
+
+    Returns:
+        object: The loaded object (a dict for any checkpoint).
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        pickle.UnpicklingError: The file holds objects a weights-only load
+            refuses; the message names the object and ``--unsafe-pickle``.
+    """
+    import contextlib
+    import pickle
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'checkpoint not found: {path}')
+    if unsafe_pickle:
+        return torch.load(path, map_location='cpu', weights_only=False)
+    safe_globals = getattr(torch.serialization, 'safe_globals', None)
+    allow = safe_globals(list(allowed_globals)) if (
+        safe_globals and allowed_globals) else contextlib.nullcontext()
+    try:
+        with allow:
+            return torch.load(path, map_location='cpu', weights_only=True)
+    except pickle.UnpicklingError as e:
+        raise pickle.UnpicklingError(
+            f'{path} cannot be loaded weights-only: it needs pickle for '
+            'objects other than tensors and the mmengine Runner state '
+            f'({_refusal_reason(e)}). Unpickling can run arbitrary code; if '
+            'you trust the file, rerun with --unsafe-pickle.') from e
