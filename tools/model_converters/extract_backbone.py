@@ -29,7 +29,6 @@ from mmseg_wsss.engine.runner.checkpoint import (  # noqa: E402
     UNSAFE_PICKLE_HELP, load_checkpoint_file)
 
 
-
 def extract_prefix(state_dict: Mapping[str, torch.Tensor],
                    prefix: str = 'backbone.') -> Dict[str, torch.Tensor]:
     """Keys starting with ``prefix``, with the prefix removed.

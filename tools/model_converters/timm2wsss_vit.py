@@ -32,7 +32,6 @@ sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..', '..')))
 from mmseg_wsss.engine.runner.checkpoint import (  # noqa: E402
     UNSAFE_PICKLE_HELP, load_checkpoint_file)
 
-
 # Keys with no counterpart in WSSSViT; dropped with a note.
 DROPPED_PREFIXES = ('head.', 'head_dist.', 'pre_logits.')
 DROPPED_KEYS = ('dist_token', )
@@ -132,8 +131,6 @@ def convert_timm_vit(state_dict: Mapping[str, torch.Tensor],
         print('timm2wsss_vit: dropped (no counterpart in WSSSViT): ' +
               ', '.join(dropped))
     return new_ckpt
-
-
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:

@@ -40,7 +40,6 @@ sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..', '..')))
 from mmseg_wsss.engine.runner.checkpoint import (  # noqa: E402
     UNSAFE_PICKLE_HELP, load_checkpoint_file)
 
-
 # The backbone layout (official_code_notes 4): (block name, kind,
 # (in, mid, out) channels, has a 1x1 projection).
 _BASIC = 'basic'
@@ -199,8 +198,6 @@ def convert_wr38(state_dict: Mapping[str, torch.Tensor],
     if verbose and dropped:
         print('wr38_to_wsss: dropped ' + ', '.join(dropped))
     return out, full_model
-
-
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:

@@ -345,9 +345,10 @@ def _refusal_reason(error: Exception) -> str:
     return (named or lines or [type(error).__name__])[0]
 
 
-def load_checkpoint_file(path: str,
-                         unsafe_pickle: bool = False,
-                         allowed_globals: Sequence[type] = ()) -> object:
+def load_checkpoint_file(
+    path: str,
+    unsafe_pickle: bool = False,
+    allowed_globals: Sequence[type] = ()) -> object:
     """Load a checkpoint file without running code from it, unless asked.
 
     Weights-only: tensors, the objects of an mmengine Runner checkpoint
