@@ -305,6 +305,8 @@ def test_dynamic_threshold_reaches_ptc_and_seg_labels(monkeypatch):
 
 def test_validate_all_branches_and_best_branch():
     model = _model().eval()
+    assert model.test_cfg.branch == 'mean'  # label-free by default
+    model.test_cfg.branch = 'best'  # the opt-in, chosen on val labels
     data = _batch(model)
     assert int(model.best_branch) == 1
     assert 'best_branch' in model.state_dict()

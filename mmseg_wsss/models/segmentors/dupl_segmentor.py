@@ -39,8 +39,8 @@ class DuPLSegmentor(ToCoSegmentor):
        confident weak-view prediction on the pixels its supervising label
        leaves unlabelled (Eq. 8, code form).
 
-    Inference follows ``test_cfg.branch``: 'mean' (both networks, their
-    class probabilities averaged), 1 or 2 (one network), or 'best' (the one
+    Inference follows ``test_cfg.branch``: 'mean' (default: both networks,
+    their class probabilities averaged), 1 or 2 (one network), or 'best' (the one
     that validated better on the val pixel labels, kept in the
     ``best_branch`` buffer by :class:`BestBranchHook`; an opt-in that uses
     labels WSSS must not use). In validation mode
@@ -104,7 +104,8 @@ class DuPLSegmentor(ToCoSegmentor):
             gamma=0.95),
         strong_view=dict(num_ops=5, magnitude=10, scale=0.75),
         consistency_target='code')
-    DEFAULT_TEST_CFG = dict(ToCoSegmentor.DEFAULT_TEST_CFG, branch='best')
+    # 'mean': no student is chosen on the val labels (configs/dupl/README.md).
+    DEFAULT_TEST_CFG = dict(ToCoSegmentor.DEFAULT_TEST_CFG, branch='mean')
     LEGACY_KEY_PREFIXES = dict()  # e6331ef already named them students.*
 
     def __init__(self,
