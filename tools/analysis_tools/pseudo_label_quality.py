@@ -111,8 +111,8 @@ def parse_args(argv=None):
         '--branch',
         type=int,
         default=None,
-        help='DuPL student (1 or 2; '
-        'default the checkpoint\'s best)')
+        help='DuPL: the student whose pseudo labels are scored (1 or 2; '
+        'default 1). Each student\'s labels supervise the other one.')
     parser.add_argument(
         '--iter',
         type=int,
@@ -139,12 +139,18 @@ def evaluate(cfg,
     """Pseudo-label statistics of ``checkpoint`` on ``split`` (see module
     docstring)."""
     from mmengine.registry import init_default_scope
-    from mmengine.runner import load_checkpoint
     from mmseg.registry import DATASETS, MODELS
+
+    from mmseg_wsss.engine.runner import load_checkpoint_strict
+    from mmseg_wsss.utils.config_utils import dataset_classes
 
     init_default_scope('mmseg')
     model = MODELS.build(cfg.model)
-    ckpt = load_checkpoint(model, checkpoint, map_location='cpu')
+    # Strictly, as tools/test.py: the wrong weights must not be scored.
+    ckpt = load_checkpoint_strict(
+        model,
+        checkpoint,
+        classes=dataset_classes(cfg.test_dataloader.dataset))
     model.eval()
     if iteration is None:
         iteration = int(ckpt.get('meta', {}).get('iter', 0))
@@ -171,7 +177,7 @@ def evaluate(cfg,
             inputs, samples = data['inputs'], data['data_samples']
             label = model.pseudo_labels(inputs, samples, iteration)
             if isinstance(label, list):  # one label per network (DuPL)
-                label = label[(branch or model.test_branch()) - 1]
+                label = label[(branch or 1) - 1]
             h, w = samples[0].metainfo['img_shape']
             gt = samples[0].gt_sem_seg.data[0]
             accumulate(hist, counts, label[0, :h, :w], gt[:h, :w])
