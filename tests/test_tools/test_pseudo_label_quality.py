@@ -41,6 +41,34 @@ def test_statistics_by_hand():
     assert s['precision'] == pytest.approx(100 * 3 / 5)
 
 
+def test_per_class_statistics_by_hand():
+    # The image of test_statistics_by_hand.
+    gt = torch.tensor([[0, 0, 1, 1], [2, 2, 255, 0]])
+    label = torch.tensor([[0, 1, 1, 255], [0, 2, 0, 255]])
+    hist = torch.zeros(3, 3, dtype=torch.long)
+    counts = torch.zeros(4, dtype=torch.long)
+    ignored = torch.zeros(3, dtype=torch.long)
+    plq.accumulate(hist, counts, label, gt, ignored)
+    # Ignored: the class-1 pixel at (0, 3) and the background one at (1, 3).
+    assert ignored.tolist() == [1, 1, 0]
+    s = plq.summarize_per_class(hist, ignored, ['bg', 'a', 'b'])
+    # bg: 3 pixels, 1 labelled bg, 1 labelled class 1, 1 ignored; the
+    # pixels labelled bg are 2 (one is class 2).
+    assert s['bg']['IoU'] == pytest.approx(100 / 3)
+    assert s['bg']['precision'] == pytest.approx(100 / 2)
+    assert s['bg']['as_class'] == pytest.approx(100 / 3)
+    assert s['bg']['as_bg'] == pytest.approx(100 / 3)  # labelled an object
+    assert s['bg']['ignored'] == pytest.approx(100 / 3)
+    # class 1: 2 pixels, 1 right, 1 ignored; labelled 1 twice (one is bg).
+    assert s['a']['precision'] == pytest.approx(50)
+    assert s['a']['as_class'] == pytest.approx(50)
+    assert s['a']['as_bg'] == 0 and s['a']['ignored'] == pytest.approx(50)
+    # class 2: 2 pixels, 1 right, 1 labelled bg; its one label is right.
+    assert s['b']['precision'] == 100
+    assert s['b']['as_bg'] == pytest.approx(50)
+    assert s['b']['IoU'] == pytest.approx(50)
+
+
 def test_all_ignored_gives_nan_not_an_error():
     hist = torch.zeros(3, 3, dtype=torch.long)
     counts = torch.zeros(4, dtype=torch.long)
@@ -74,3 +102,9 @@ def test_cli_on_a_checkpoint(config, toy_root, tmp_path):
     assert stats['fg'] + stats['bg'] + stats['ignore'] == pytest.approx(100)
     assert stats['obj_as_class'] <= 100 - stats['obj_as_bg']
     assert 0 < stats['gt_fg'] < 100
+    # One row per class of the dataset, each split into its three shares.
+    with open(osp.join(toy_root, 'classes.txt')) as f:
+        assert list(stats['per_class']) == f.read().split()
+    for row in stats['per_class'].values():
+        if not math.isnan(row['as_class']):
+            assert row['as_class'] + row['ignored'] <= 100 + 1e-6

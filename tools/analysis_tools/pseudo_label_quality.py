@@ -22,13 +22,15 @@ Example::
 Prints and (``--out``) writes: the pseudo labels' mIoU on their labelled
 pixels, the share of pixels labelled foreground, background and ignore (and
 the masks' foreground share), the share of object pixels labelled as their
-class, as background and ignored, and the precision of the labelled pixels.
+class, as background and ignored, and the precision of the labelled pixels;
+and the same per class (IoU, precision, shares labelled as the class, as
+background, ignored).
 """
 import argparse
 import json
 import os.path as osp
 import sys
-from typing import Dict, Optional
+from typing import Dict, Optional, Sequence
 
 sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..', '..')))
 
@@ -39,8 +41,11 @@ from mmengine.config import DictAction  # noqa: E402
 IGNORE = 255
 
 
-def accumulate(hist: torch.Tensor, counts: torch.Tensor, label: torch.Tensor,
-               gt: torch.Tensor) -> None:
+def accumulate(hist: torch.Tensor,
+               counts: torch.Tensor,
+               label: torch.Tensor,
+               gt: torch.Tensor,
+               ignored_by_class: Optional[torch.Tensor] = None) -> None:
     """Add one image to the statistics (in place).
 
     Args:
@@ -51,6 +56,8 @@ def accumulate(hist: torch.Tensor, counts: torch.Tensor, label: torch.Tensor,
             pixels.
         label (Tensor): (H, W) pseudo label, ``IGNORE`` = ignored.
         gt (Tensor): (H, W) mask, ``IGNORE`` = not annotated.
+        ignored_by_class (Tensor, optional): (C,) int64: pseudo-ignored
+            pixels per ground-truth class, for :func:`summarize_per_class`.
     """
     num_classes = hist.shape[0]
     label, gt = label.flatten().long(), gt.flatten().long()
@@ -61,6 +68,9 @@ def accumulate(hist: torch.Tensor, counts: torch.Tensor, label: torch.Tensor,
         valid.sum(), (gt > 0).sum(),
         ignored.sum(), (ignored & (gt > 0)).sum()
     ]).to(counts)
+    if ignored_by_class is not None:
+        ignored_by_class += torch.bincount(
+            gt[ignored], minlength=num_classes).to(ignored_by_class)
     keep = ~ignored
     hist += torch.bincount(
         gt[keep] * num_classes + label[keep],
@@ -97,6 +107,38 @@ def summarize(hist: torch.Tensor, counts: torch.Tensor) -> Dict[str, float]:
         obj_as_bg=pct(hist[1:, 0].sum(), gt_fg),
         obj_ignored=pct(obj_ign, gt_fg),
         precision=pct(diag.sum(), hist.sum()))
+
+
+def summarize_per_class(hist: torch.Tensor, ignored_by_class: torch.Tensor,
+                        classes: Sequence[str]) -> Dict[str, Dict[str, float]]:
+    """Per-class percentages from :func:`accumulate`'s statistics.
+
+    Returns:
+        dict: per class name, ``IoU`` on labelled pixels; ``precision``: the
+        share of the pixels labelled as the class that are the class
+        (100 - precision is the over-activation rate FP / (TP + FP)); and of
+        the class's pixels in the masks, the shares labelled as the class
+        (``as_class``), as background (``as_bg``; for the background class,
+        as any object) and ignored (``ignored``).
+    """
+    hist, ign = hist.double(), ignored_by_class.double()
+    diag = hist.diag()
+    union = hist.sum(0) + hist.sum(1) - diag
+    pixels = hist.sum(1) + ign
+
+    def pct(x, n) -> float:
+        return 100. * float(x) / float(n) if n else float('nan')
+
+    out = {}
+    for c, name in enumerate(classes):
+        wrong_side = hist[c, 1:].sum() if c == 0 else hist[c, 0]
+        out[name] = dict(
+            IoU=pct(diag[c], union[c]),
+            precision=pct(diag[c], hist[:, c].sum()),
+            as_class=pct(diag[c], pixels[c]),
+            as_bg=pct(wrong_side, pixels[c]),
+            ignored=pct(ign[c], pixels[c]))
+    return out
 
 
 def parse_args(argv=None):
@@ -167,6 +209,7 @@ def evaluate(cfg,
     C = model.num_classes
     hist = torch.zeros(C, C, dtype=torch.long)
     counts = torch.zeros(4, dtype=torch.long)
+    ignored_by_class = torch.zeros(C, dtype=torch.long)
     with torch.no_grad():
         for i in range(n):
             item = dataset[i]
@@ -180,9 +223,12 @@ def evaluate(cfg,
                 label = label[(branch or 1) - 1]
             h, w = samples[0].metainfo['img_shape']
             gt = samples[0].gt_sem_seg.data[0]
-            accumulate(hist, counts, label[0, :h, :w], gt[:h, :w])
+            accumulate(hist, counts, label[0, :h, :w], gt[:h, :w],
+                       ignored_by_class)
     stats = summarize(hist, counts)
     stats.update(images=n, iter=iteration)
+    classes = dataset.metainfo.get('classes') or [str(c) for c in range(C)]
+    stats['per_class'] = summarize_per_class(hist, ignored_by_class, classes)
     return stats
 
 
@@ -195,8 +241,13 @@ def main(argv=None) -> int:
     print(f'{stats["images"]} {args.split} images, iteration '
           f'{stats["iter"]}:')
     for key, value in stats.items():
-        if key not in ('images', 'iter'):
+        if key not in ('images', 'iter', 'per_class'):
             print(f'  {key:<13} {value:6.1f} %')
+    columns = ('IoU', 'precision', 'as_class', 'as_bg', 'ignored')
+    print('  per class (%; as_bg of background: labelled as an object):')
+    print(f'  {"class":<13}' + ''.join(f'{c:>10}' for c in columns))
+    for name, row in stats['per_class'].items():
+        print(f'  {name:<13}' + ''.join(f'{row[c]:10.1f}' for c in columns))
     if args.out:
         with open(args.out, 'w') as f:
             json.dump(stats, f, indent=1)
