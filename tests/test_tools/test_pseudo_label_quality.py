@@ -88,12 +88,11 @@ def test_cli_on_a_checkpoint(config, toy_root, tmp_path):
     torch.manual_seed(0)
     model = MODELS.build(cfg.model)  # random weights, no init checkpoint
     ckpt = str(tmp_path / 'iter_600.pth')
-    torch.save(dict(meta=dict(iter=600), state_dict=model.state_dict()),
-               ckpt)
+    torch.save(dict(meta=dict(iter=600), state_dict=model.state_dict()), ckpt)
     out = str(tmp_path / 'stats.json')
     assert plq.main([
-        osp.join(REPO_ROOT, 'configs', config), ckpt, '--data-root',
-        toy_root, '--num-images', '3', '--out', out
+        osp.join(REPO_ROOT, 'configs', config), ckpt, '--data-root', toy_root,
+        '--num-images', '3', '--out', out
     ]) == 0
     with open(out) as f:
         stats = json.load(f)
