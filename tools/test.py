@@ -17,7 +17,8 @@ from mmengine.runner import Runner  # noqa: E402
 from mmseg_wsss.engine.runner import load_checkpoint_strict  # noqa: E402
 from mmseg_wsss.utils import (load_tool_config, setup_cpu_distributed,  # noqa
                               teardown_distributed)
-from mmseg_wsss.utils.config_utils import dataset_classes  # noqa: E402
+from mmseg_wsss.utils.config_utils import (  # noqa: E402
+    dataset_classes, enable_crf, use_training_split)
 
 
 def parse_args():
@@ -126,36 +127,6 @@ def trigger_visualization_hook(cfg, args):
             'refer to usage '
             '"visualization=dict(type=\'VisualizationHook\')"')
     return cfg
-
-
-def enable_crf(cfg, workers=None) -> None:
-    """Switch on the model's dense CRF (``model.test_cfg.crf``).
-
-    Sets ``enable=True`` (and ``workers``) in ``model.test_cfg.crf`` and
-    tests with :class:`WSSSTestLoop`, which runs the CRF in worker processes
-    while the model goes on; the test evaluator stays as it is.
-    """
-    test_cfg = cfg.model.get('test_cfg') or {}
-    crf = test_cfg.get('crf')
-    if not crf:
-        raise ValueError(
-            '--crf: the config has no model.test_cfg.crf, e.g. '
-            "dict(preset='toco', prob_mode='softmax')")
-    crf = dict(crf, enable=True)
-    if workers is not None:
-        crf['workers'] = workers
-    test_cfg = dict(test_cfg, crf=crf)
-    cfg.model.test_cfg = test_cfg
-    cfg.test_cfg = dict(cfg.get('test_cfg') or {}, type='WSSSTestLoop')
-
-
-def use_training_split(cfg, split: str) -> None:
-    """Test on ``split`` with ground-truth image labels selecting the CAMs."""
-    dataset = cfg.test_dataloader.dataset
-    dataset.ann_file = f'ImageSets/Segmentation/{split}.txt'
-    dataset.pop('indices', None)
-    cfg.model.test_cfg = dict(cfg.model.get('test_cfg') or {})
-    cfg.model.test_cfg['cls_source'] = 'gt'
 
 
 def main():

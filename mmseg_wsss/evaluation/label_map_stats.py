@@ -21,9 +21,12 @@ def confusion_matrix(pred: np.ndarray,
                      gt: np.ndarray,
                      num_classes: int,
                      ignore_index: int = IGNORE_INDEX) -> np.ndarray:
-    """(C, C) int64 pixel counts, rows ground truth, columns prediction.
+    """(C, C + 1) int64 pixel counts over the annotated pixels.
 
-    Pixels that either map marks ``ignore_index`` are left out.
+    Rows: ground truth; columns: predicted class, the last column the
+    pixels the label map marks ``ignore_index`` (a pseudo label's
+    unlabelled pixels: misses of their class, as in mmseg's ``IoUMetric``).
+    Pixels the mask marks ``ignore_index`` are left out.
 
     Args:
         pred (ndarray): (H, W) predicted class ids.
@@ -35,35 +38,43 @@ def confusion_matrix(pred: np.ndarray,
         raise ValueError(f'label map {pred.shape} and mask {gt.shape} '
                          'differ in size')
     pred, gt = pred.astype(np.int64).ravel(), gt.astype(np.int64).ravel()
-    keep = (pred != ignore_index) & (gt != ignore_index)
+    keep = gt != ignore_index
     pred, gt = pred[keep], gt[keep]
-    both = np.concatenate([pred, gt])
-    bad = (both < 0) | (both >= num_classes)
-    if bad.any():
-        values = np.unique(both[bad])
+    bad = np.concatenate([
+        gt[(gt < 0) | (gt >= num_classes)],
+        pred[(pred < 0) | ((pred >= num_classes) & (pred != ignore_index))]
+    ])
+    if bad.size:
+        values = np.unique(bad)
         raise ValueError(f'class ids {values.tolist()[:10]} outside 0..'
                          f'{num_classes - 1} (ignore {ignore_index})')
+    pred = np.where(pred == ignore_index, num_classes, pred)
     return np.bincount(
-        gt * num_classes + pred,
-        minlength=num_classes**2).reshape(num_classes, num_classes)
+        gt * (num_classes + 1) + pred,
+        minlength=num_classes * (num_classes + 1)).reshape(
+            num_classes, num_classes + 1)
 
 
 def class_figures(hist: np.ndarray) -> Dict[str, np.ndarray]:
     """Per-class percentages of a confusion matrix (NaN where undefined).
 
+    Args:
+        hist (ndarray): (C, C + 1) counts of :func:`confusion_matrix` (or
+            (C, C) without an ignore column).
+
     Returns:
         dict: (C,) arrays ``IoU``, ``precision`` TP / (TP + FP), ``recall``
-        TP / (TP + FN) and ``over_activation`` FP / (TP + FP) (DuPL's OA
-        rate, 100 - precision).
+        TP / (TP + FN) (ignored pixels are misses) and ``over_activation``
+        FP / (TP + FP) (DuPL's OA rate, 100 - precision).
     """
     hist = hist.astype(np.float64)
-    tp = np.diag(hist)
-    predicted, actual = hist.sum(0), hist.sum(1)
+    num_classes = hist.shape[0]
+    tp = np.diag(hist[:, :num_classes])
+    predicted, actual = hist[:, :num_classes].sum(0), hist.sum(1)
     with np.errstate(divide='ignore', invalid='ignore'):
         iou = tp / (predicted + actual - tp)
         precision = tp / predicted
-    recall = np.divide(
-        tp, actual, out=np.full_like(tp, np.nan), where=actual > 0)
+        recall = tp / actual
     return dict(
         IoU=100 * iou,
         precision=100 * precision,
@@ -138,13 +149,13 @@ def scan_label_folders(
             :func:`false_positives_by_distance`; None skips them.
 
     Returns:
-        tuple: (C, C) confusion matrix, (C, len(fp_bins) + 2) false-positive
+        tuple: (C, C + 1) confusion matrix, (C, len(fp_bins) + 2) false-positive
         counts or None, number of images.
     """
     if names is None:
         names = sorted(f[:-len(suffix)] for f in os.listdir(pred_dir)
                        if f.endswith(suffix) and not f.startswith('.'))
-    hist = np.zeros((num_classes, num_classes), np.int64)
+    hist = np.zeros((num_classes, num_classes + 1), np.int64)
     fp = None if fp_bins is None else np.zeros(
         (num_classes, len(fp_bins) + 2), np.int64)
     for name in names:
@@ -154,7 +165,10 @@ def scan_label_folders(
                                     f'{osp.join(pred_dir, name + suffix)}')
         pred = read_label_map(osp.join(pred_dir, name + suffix))
         gt = read_label_map(gt_path)
-        hist += confusion_matrix(pred, gt, num_classes, ignore_index)
+        try:
+            hist += confusion_matrix(pred, gt, num_classes, ignore_index)
+        except ValueError as e:
+            raise ValueError(f'{osp.join(pred_dir, name + suffix)}: {e}')
         if fp is not None:
             fp += false_positives_by_distance(pred, gt, num_classes, fp_bins,
                                               ignore_index)

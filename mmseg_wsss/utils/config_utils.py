@@ -37,6 +37,55 @@ def set_data_root(cfg: Config, data_root: str) -> None:
             ds['data_root'] = data_root
 
 
+def enable_crf(cfg: Config, workers: Optional[int] = None) -> None:
+    """Switch on the model's dense CRF (``model.test_cfg.crf``).
+
+    Sets ``enable=True`` (and ``workers``) in ``model.test_cfg.crf`` and
+    tests with :class:`WSSSTestLoop`, which runs the CRF in worker processes
+    while the model goes on; the test evaluator stays as it is. Used by
+    ``tools/test.py --crf`` and ``tools/make_pseudo_labels.py --crf``.
+
+    Args:
+        cfg (Config): The tool's config, changed in place.
+        workers (int, optional): CRF worker processes (the config's, or
+            the post-processor's default 2, if None).
+
+    Raises:
+        ValueError: The config has no ``model.test_cfg.crf``.
+    """
+    test_cfg = cfg.model.get('test_cfg') or {}
+    crf = test_cfg.get('crf')
+    if not crf:
+        raise ValueError('--crf: the config has no model.test_cfg.crf, e.g. '
+                         "dict(preset='toco', prob_mode='softmax')")
+    crf = dict(crf, enable=True)
+    if workers is not None:
+        crf['workers'] = workers
+    test_cfg = dict(test_cfg, crf=crf)
+    cfg.model.test_cfg = test_cfg
+    cfg.test_cfg = dict(cfg.get('test_cfg') or {}, type='WSSSTestLoop')
+
+
+def use_training_split(cfg: Config, split: str) -> None:
+    """Test on ``split`` with ground-truth image labels selecting the CAMs.
+
+    The test dataset reads ``ImageSets/Segmentation/{split}.txt`` (all of
+    it: ``indices`` is dropped) and ``model.test_cfg.cls_source='gt'``: the
+    image-level labels select the classes, the papers' protocol for pseudo
+    labels. Used by ``tools/test.py --pseudo-labels`` and
+    ``tools/make_pseudo_labels.py``.
+
+    Args:
+        cfg (Config): The tool's config, changed in place.
+        split (str): The split's name, e.g. 'train'.
+    """
+    dataset = cfg.test_dataloader.dataset
+    dataset.ann_file = f'ImageSets/Segmentation/{split}.txt'
+    dataset.pop('indices', None)
+    cfg.model.test_cfg = dict(cfg.model.get('test_cfg') or {})
+    cfg.model.test_cfg['cls_source'] = 'gt'
+
+
 def drop_pretrained(cfg) -> None:
     """Drop every checkpoint a model config would load (in place).
 

@@ -20,16 +20,20 @@ def test_confusion_and_class_figures_by_hand():
     gt = np.array([[0, 0, 1, 1], [2, 2, 255, 0]])
     pred = np.array([[0, 1, 1, 255], [0, 2, 0, 0]])
     hist = confusion_matrix(pred, gt, 3)
-    # Left out: (0, 3) predicted ignore, (1, 2) not annotated.
-    assert hist.tolist() == [[2, 1, 0], [0, 1, 0], [1, 0, 1]]
+    # Left out: (1, 2), not annotated. (0, 3), a class-1 pixel labelled
+    # ignore, is in the last column: a miss of class 1.
+    assert hist.tolist() == [[2, 1, 0, 0], [0, 1, 0, 1], [1, 0, 1, 0]]
     f = class_figures(hist)
     # bg: TP 2, predicted 3, actual 3 -> IoU 2 / 4; class 1: TP 1,
-    # predicted 2, actual 1 -> IoU 1 / 2; class 2: TP 1, predicted 1,
+    # predicted 2, actual 2 -> IoU 1 / 3; class 2: TP 1, predicted 1,
     # actual 2 -> IoU 1 / 2.
-    np.testing.assert_allclose(f['IoU'], [50, 50, 50])
+    np.testing.assert_allclose(f['IoU'], [50, 100 / 3, 50])
     np.testing.assert_allclose(f['precision'], [200 / 3, 50, 100])
-    np.testing.assert_allclose(f['recall'], [200 / 3, 100, 50])
+    np.testing.assert_allclose(f['recall'], [200 / 3, 50, 50])
     np.testing.assert_allclose(f['over_activation'], [100 / 3, 50, 0])
+    # Without an ignore column (C, C): the same but class 1's miss.
+    f = class_figures(hist[:, :3])
+    np.testing.assert_allclose(f['recall'], [200 / 3, 100, 50])
 
 
 def test_confusion_rejects_bad_input():
@@ -37,6 +41,8 @@ def test_confusion_rejects_bad_input():
         confusion_matrix(np.zeros((2, 2)), np.zeros((2, 3)), 3)
     with pytest.raises(ValueError, match=r'class ids \[7\]'):
         confusion_matrix(np.full((2, 2), 7), np.zeros((2, 2)), 3)
+    with pytest.raises(ValueError, match=r'class ids \[3\]'):
+        confusion_matrix(np.zeros((2, 2)), np.full((2, 2), 3), 3)
 
 
 def test_never_predicted_class_has_nan_precision():
@@ -67,12 +73,12 @@ def test_report_cli_agrees_with_the_counts(tmp_path):
     pred_dir, gt_dir = tmp_path / 'pred', tmp_path / 'gt'
     pred_dir.mkdir()
     gt_dir.mkdir()
-    total = np.zeros((3, 3), np.int64)
+    total = np.zeros((3, 4), np.int64)
     for i in range(3):
         gt = rng.integers(0, 3, (12, 10))
         gt[0, 0] = 255
         pred = np.where(rng.random((12, 10)) < 0.7, gt, rng.integers(0, 3))
-        pred[pred == 255] = 0
+        pred[0, 1] = 255  # an unlabelled pixel
         write_png(pred_dir / f'img{i}.png', pred)
         write_png(gt_dir / f'img{i}.png', gt)
         total += confusion_matrix(pred, gt, 3)

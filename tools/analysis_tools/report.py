@@ -75,7 +75,8 @@ def build_report(hist: np.ndarray, fp: np.ndarray,
                  names: Sequence[str]) -> Dict:
     """JSON-able figures of :func:`scan_label_folders`'s counts."""
     figs = class_figures(hist)
-    present = (hist.sum(0) + hist.sum(1)) > 0
+    C = len(names)
+    present = (hist[:, :C].sum(0) + hist.sum(1)) > 0
     fp_share = 100 * fp / np.maximum(fp.sum(1, keepdims=True), 1)
     bins = [f'<={b}px' for b in FP_DISTANCE_BINS]
     bins += [f'>{FP_DISTANCE_BINS[-1]}px', 'absent class']
@@ -90,7 +91,8 @@ def build_report(hist: np.ndarray, fp: np.ndarray,
     return dict(
         mIoU=float(np.nanmean(figs['IoU'][present])),
         mOA=float(np.nanmean(figs['over_activation'][present])),
-        aAcc=float(100 * np.diag(hist).sum() / max(hist.sum(), 1)),
+        aAcc=float(100 * np.diag(hist[:, :C]).sum() / max(hist.sum(), 1)),
+        ignored=float(100 * hist[:, C].sum() / max(hist.sum(), 1)),
         per_class=per_class,
         fp_by_distance=dict(
             zip(bins, (100 * total_fp / max(total_fp.sum(), 1)).tolist())),
@@ -103,8 +105,9 @@ def to_markdown(report: Dict, title: str, num_images: int) -> str:
     lines = [
         f'# {title}', '',
         f'{num_images} images: mIoU **{report["mIoU"]:.1f}**, mOA '
-        f'{report["mOA"]:.1f}, aAcc {report["aAcc"]:.1f} (%).', '',
-        '| class | IoU | precision | recall | over-activation | '
+        f'{report["mOA"]:.1f}, aAcc {report["aAcc"]:.1f}' +
+        (f', ignored {report["ignored"]:.1f}' if report['ignored'] else '') +
+        ' (%).', '', '| class | IoU | precision | recall | over-activation | '
         'false positives at ' + ' / '.join(bins) + ' |',
         '|---|---|---|---|---|---|'
     ]
@@ -127,22 +130,27 @@ def to_markdown(report: Dict, title: str, num_images: int) -> str:
 
 def plot_confusion(hist: np.ndarray, names: Sequence[str], path: str,
                    title: str) -> None:
-    """Row-normalised confusion matrix as a PNG."""
+    """Row-normalised confusion matrix as a PNG (an 'ignore' column when
+    the label maps leave pixels unlabelled)."""
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
     rows = hist.sum(1, keepdims=True)
     norm = 100 * hist / np.maximum(rows, 1)
+    columns = list(names)
+    if hist[:, len(names)].any():
+        columns.append('ignore')
+    norm = norm[:, :len(columns)]
     size = 1.0 + 0.55 * len(names)
     fig, ax = plt.subplots(figsize=(size + 1.5, size))
     im = ax.imshow(norm, cmap='Blues', vmin=0, vmax=100)
-    ax.set_xticks(range(len(names)), names, rotation=45, ha='right')
+    ax.set_xticks(range(len(columns)), columns, rotation=45, ha='right')
     ax.set_yticks(range(len(names)), names)
     ax.set_xlabel('prediction')
     ax.set_ylabel('ground truth')
     ax.set_title(title)
     for i in range(len(names)):
-        for j in range(len(names)):
+        for j in range(len(columns)):
             if norm[i, j] >= 0.5:
                 ax.text(
                     j,
