@@ -37,6 +37,44 @@ def num_classes_in(node) -> list:
     return found
 
 
+def write_fake_pseudo_labels(data_root: str,
+                             out_dir: str,
+                             split: str = 'train',
+                             seed: int = 0) -> list:
+    """Fake pseudo labels as tools/make_pseudo_labels.py writes them: one
+    palette PNG per image of ``split`` (``out_dir/<name>.png``, the image's
+    size), random 8 x 8 blocks of class ids (``classes.txt``) with about
+    10 % ignore (255), unrelated to the real masks.
+
+    Returns:
+        list[str]: The image names of the split.
+    """
+    import os
+
+    import numpy as np
+    from PIL import Image
+
+    from mmseg_wsss.datasets import default_palette, read_classes_file
+    num_classes = len(read_classes_file(osp.join(data_root, 'classes.txt')))
+    split_file = osp.join(data_root, 'ImageSets', 'Segmentation',
+                          f'{split}.txt')
+    with open(split_file) as f:
+        names = [line.strip() for line in f if line.strip()]
+    os.makedirs(out_dir, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    palette = np.asarray(default_palette(256), dtype=np.uint8).ravel()
+    for name in names:
+        w, h = Image.open(osp.join(data_root, 'JPEGImages',
+                                   name + '.jpg')).size
+        blocks = rng.integers(0, num_classes, (h // 8 + 1, w // 8 + 1))
+        label = np.kron(blocks, np.ones((8, 8), np.int64))[:h, :w]
+        label[rng.random((h, w)) < 0.1] = 255
+        png = Image.fromarray(label.astype(np.uint8), mode='P')
+        png.putpalette(palette.tolist())
+        png.save(osp.join(out_dir, name + '.png'))
+    return names
+
+
 @pytest.fixture(scope='session', autouse=True)
 def _mmseg_scope():
     from mmseg.utils import register_all_modules

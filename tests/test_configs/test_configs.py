@@ -32,9 +32,18 @@ BACKBONE_PARAMS = {
     ('ResNet', 50): 23.51,
     ('ResNet', 101): 42.50,
     ('DilatedVGG16', None): 20.48,
+    # SegFormer's MiT-B2 encoder (paper Table 1: 24.2M).
+    ('MixVisionTransformer', 64): 24.20,
 }
 # Whole-model sizes stated by the notes.
 MODEL_PARAMS = {'single_stage_wr38_voc.py': 137.97}
+# Heads of mmseg's second-stage models, counted from mmseg 1.2.2 (21
+# classes): DeepLabV3+ (separable ASPP + decoder) with its FCN auxiliary
+# head; SegFormer's all-MLP head at mmseg's 256 channels.
+MMSEG_HEAD_PARAMS = {
+    'DepthwiseSeparableASPPHead': 17.6989 + 2.3652,
+    'SegformerHead': 0.5322,
+}
 
 
 def single_stage_head_params(h) -> float:
@@ -100,8 +109,16 @@ def test_config_builds(config):
         if name in cfg.model:
             head = cfg.model[name]
             expected += (head.num_classes - 1) * head.in_channels / 1e6
-    if cfg.model.get('decode_head', {}).get('type') == 'SingleStageHead':
+    head_type = cfg.model.get('decode_head', {}).get('type')
+    if head_type == 'SingleStageHead':
         expected += single_stage_head_params(cfg.model.decode_head)
+    elif head_type == 'ASPPV2Head':  # one 3x3 in->K with bias per rate
+        h = cfg.model.decode_head
+        expected += len(h.dilations) * (h.in_channels * h.num_classes * 9 +
+                                        h.num_classes) / 1e6
+    elif head_type in MMSEG_HEAD_PARAMS:
+        assert cfg.model.decode_head.num_classes == 21
+        expected += MMSEG_HEAD_PARAMS[head_type]
     elif 'decode_head' in cfg.model:  # LargeFOV: 3x3, 3x3, 1x1, no bias
         h = cfg.model.decode_head
         expected += (h.in_channels * h.channels * 9 + h.channels**2 * 9 +
@@ -112,6 +129,11 @@ def test_config_builds(config):
 
 
 TOY = [c for c in CONFIGS if 'toy-' in osp.basename(c)]
+# Fully supervised second stages: checked on a real toy batch below.
+SECOND_STAGE_TOY = [
+    c for c in TOY if osp.basename(osp.dirname(c)) == 'second_stage'
+]
+TOY = [c for c in TOY if c not in SECOND_STAGE_TOY]
 
 
 @pytest.mark.parametrize('config', TOY, ids=osp.basename)
@@ -134,6 +156,78 @@ def test_toy_config_loss_and_predict(config):
         out = model.test_step(fake_batch(model.num_classes, 1, 64))
     assert out[0].pred_sem_seg.data.shape == (1, 64, 64)
     assert out[0].seg_logits.data.shape[0] == model.num_classes
+
+
+@pytest.mark.parametrize('config', SECOND_STAGE_TOY, ids=osp.basename)
+def test_second_stage_toy_config_trains_on_real_batches(
+        config, toy_root, tmp_path):
+    """A fully supervised loss step on a batch of the config's own training
+    pipeline (fake pseudo labels in a folder for the pseudo-label config,
+    the true masks for the oracle), and a prediction of a val image."""
+    from mmengine.runner import Runner
+
+    from conftest import write_fake_pseudo_labels
+    from mmseg_wsss.utils import set_data_root
+    torch.manual_seed(0)
+    cfg, model = build(config)
+    set_data_root(cfg, toy_root)
+    train = cfg.train_dataloader.dataset
+    if train.type == 'PseudoLabelDataset':
+        folder = str(tmp_path / 'pseudo')
+        write_fake_pseudo_labels(toy_root, folder)
+        train.pseudo_label_dir = folder
+    else:  # the oracle
+        folder = osp.join(toy_root, 'SegmentationClass')
+    loaders = {}
+    for key in ('train_dataloader', 'val_dataloader'):
+        loader_cfg = cfg[key].copy()
+        loader_cfg.update(num_workers=0, persistent_workers=False)
+        loaders[key] = Runner.build_dataloader(loader_cfg, seed=0)
+    assert loaders['train_dataloader'].batch_size == 16
+    batch = next(iter(loaders['train_dataloader']))
+    assert all(
+        osp.dirname(s.seg_map_path) == folder for s in batch['data_samples'])
+    model.train()
+    losses = model(**model.data_preprocessor(batch, True), mode='loss')
+    assert set(losses) == {'decode.loss_ce', 'decode.acc_seg'}
+    losses['decode.loss_ce'].backward()
+    assert torch.isfinite(losses['decode.loss_ce'])
+    # Every parameter is used (DDP); mmseg's ResNets zero the last norm of
+    # each residual branch at init, so only some backbone grads are > 0.
+    grads = [p.grad for p in model.parameters() if p.requires_grad]
+    assert all(g is not None for g in grads)
+    assert any(p.grad.abs().sum() > 0 for p in model.backbone.parameters())
+    assert all(p.grad.abs().sum() > 0 for p in model.decode_head.parameters())
+    model.eval()
+    with torch.no_grad():
+        out = model.test_step(next(iter(loaders['val_dataloader'])))
+    assert out[0].pred_sem_seg.data.shape == (1, 48, 48)
+    assert out[0].seg_logits.data.shape == (model.num_classes, 48, 48)
+
+
+def test_deeplabv2_r101_frozen_norms_and_lr_groups():
+    """DeepLab-v2's fine-tuning: batch norms frozen (eval mode, no
+    gradient), LR x1 for the backbone convs, x10 / x20 for the head's
+    weights / biases, no weight decay on biases (ASDT: base LR 2.5e-3)."""
+    from mmengine.optim import build_optim_wrapper
+    cfg, model = build(
+        osp.join(REPO_ROOT, 'configs', 'second_stage',
+                 'deeplabv2_r101_voc.py'))
+    model.train()
+    norms = [
+        m for m in model.backbone.modules()
+        if isinstance(m, torch.nn.BatchNorm2d)
+    ]
+    assert norms and not any(m.training for m in norms)
+    assert not any(p.requires_grad for m in norms for p in m.parameters())
+    groups = build_optim_wrapper(model, cfg.optim_wrapper).param_groups
+    params = {id(p) for p in model.parameters()}
+    # (mmengine's OptimWrapper adds a parameter-less group for the log.)
+    got = sorted((g['lr'], g['weight_decay'], len(g['params'])) for g in groups
+                 if id(g['params'][0]) in params)
+    # 104 backbone convs (ResNet-101, no biases); four ASPP branches.
+    assert got == sorted([(2.5e-3, 5e-4, 104), (2.5e-2, 5e-4, 4),
+                          (5e-2, 0.0, 4)]), got
 
 
 FULL_SIZE_STEP = [

@@ -205,7 +205,10 @@ def test_training_datasets_of_the_base_configs_check_images():
     assert names
     for name in names:
         cfg = Config.fromfile(osp.join(base, name))
-        assert cfg.train_dataloader.dataset.check_images is True, name
+        train = cfg.train_dataloader.dataset
+        if train.type == 'PseudoLabelDataset':  # second stages: the images
+            train = train.dataset
+        assert train.check_images is True, name
         assert not cfg.val_dataloader.dataset.get('check_images'), name
         assert not cfg.test_dataloader.dataset.get('check_images'), name
 

@@ -1,8 +1,9 @@
 # Copyright (c) OpenMMLab. All rights reserved.
+from .aspp_v2_head import ASPPV2Head
 from .cam_cls_head import CAMClsHead
 from .large_fov_head import LargeFOVHead
 
-__all__ = ['CAMClsHead', 'LargeFOVHead']
+__all__ = ['ASPPV2Head', 'CAMClsHead', 'LargeFOVHead']
 from .single_stage_head import SingleStageHead  # noqa: E402
 
 __all__ += ['SingleStageHead']

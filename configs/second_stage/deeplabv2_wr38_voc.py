@@ -1,0 +1,2 @@
+# Short name of deeplabv2_wr38_2xb5-20k_voc12aug-321x321.py
+_base_ = './deeplabv2_wr38_2xb5-20k_voc12aug-321x321.py'
