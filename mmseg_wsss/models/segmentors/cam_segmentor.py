@@ -1,13 +1,16 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 from typing import Dict, Optional, Tuple
 
+import numpy as np
+import torch
 from mmseg.utils import (ConfigType, OptConfigType, OptMultiConfig,
                          OptSampleList, SampleList)
 from torch import Tensor
 
 from mmseg_wsss.registry import MODELS
-from ..wsss import (cam_score_map, cam_to_label, multi_scale_cam,
-                    present_classes)
+from ..postprocess import CRFPostProcessor
+from ..wsss import (cam_score_map, cam_to_label, mask_outside_box,
+                    multi_scale_cam, present_classes)
 from .wsss_segmentor import WSSSSegmentor
 
 
@@ -41,6 +44,9 @@ class CAMSegmentor(WSSSSegmentor):
     ``seg_logits`` of the results hold the (C+1)-channel score stack
     (background score, then the CAMs of the present classes).
 
+    :meth:`visual_maps`: 'cam', 'label_raw' (the pseudo label) and
+    'label_refined' (its dense CRF, with ``test_cfg.crf``).
+
     Its :meth:`pseudo_labels` are the thresholded CAMs (``test_cfg``
     scales and ``bkg_thr``) of the image-level ground-truth classes.
 
@@ -65,6 +71,8 @@ class CAMSegmentor(WSSSSegmentor):
         bkg_thr=0.5,
         cls_source='pred',
         cls_thr=0.5)
+    VISUAL_MAP_TITLES = dict(
+        cam='CAM', label_raw='CAM label', label_refined='after CRF')
 
     def __init__(self,
                  backbone: ConfigType,
@@ -147,8 +155,41 @@ class CAMSegmentor(WSSSSegmentor):
     def _pseudo_labels(self, inputs: Tensor,
                        data_samples: SampleList) -> Tensor:
         """Thresholded CAMs of the ground-truth classes (padding ignored)."""
+        return self.cam_label(self.cams(inputs), data_samples)
+
+    def cam_label(self, cams: Tensor, data_samples: SampleList) -> Tensor:
+        """(B, H, W) label of normalised (B, C, H, W) CAMs: those of the
+        ground-truth classes thresholded at ``bkg_thr``, padding ignored."""
         return cam_to_label(
-            self.cams(inputs),
-            self.cls_labels(data_samples, inputs),
+            cams,
+            self.cls_labels(data_samples, cams),
             bkg_thr=self.test_cfg.bkg_thr,
             img_box=self.img_boxes(data_samples))
+
+    # Pictures ----------------------------------------------------------
+    def _visual_maps(self, inputs: Tensor,
+                     data_samples: SampleList) -> Dict[str, Tensor]:
+        """'cam', 'label_raw' (the pseudo label) and, when ``test_cfg.crf``
+        is set (enabled or not) and pydensecrf is installed,
+        'label_refined': the dense CRF of the ground-truth classes' score
+        stack."""
+        cams = self.cams(inputs)
+        maps = dict(cam=cams, label_raw=self.cam_label(cams, data_samples))
+        if self.test_cfg.get('crf') is None:
+            return maps
+        # Inline (no worker pool) and whether or not the CRF is enabled.
+        crf = CRFPostProcessor.build(
+            dict(self.test_cfg.crf, enable=True, workers=0))
+        scores = cam_score_map(cams, self.cls_labels(data_samples, cams),
+                               self.test_cfg.bkg_thr)
+        images = (self.images_01(inputs) * 255.).round().clamp(0, 255)
+        images = images.byte().permute(0, 2, 3, 1).cpu().numpy()
+        try:
+            labels = crf.refine(
+                list(images), [crf.to_probs(score) for score in scores])
+        except ImportError:  # pydensecrf (the crf extra) is not installed
+            return maps
+        label = torch.from_numpy(np.stack(labels)).to(inputs.device)
+        maps['label_refined'] = mask_outside_box(label,
+                                                 self.img_boxes(data_samples))
+        return maps

@@ -47,6 +47,9 @@ class DuPLSegmentor(ToCoSegmentor):
     (``validate_all_branches``) each network also predicts on its own and
     :class:`MultiBranchIoUMetric` scores both.
 
+    :meth:`visual_maps` (``branch=1`` or 2): ToCo's maps of one student
+    and, once filtering is on, its noise-filtered label.
+
     Args:
         network (dict): :class:`ToCoNetwork` config, built twice (e.g. a
             ToCo config's ``model.network``).
@@ -106,6 +109,8 @@ class DuPLSegmentor(ToCoSegmentor):
         consistency_target='code')
     # 'mean': no student is chosen on the val labels (configs/dupl/README.md).
     DEFAULT_TEST_CFG = dict(ToCoSegmentor.DEFAULT_TEST_CFG, branch='mean')
+    VISUAL_MAP_TITLES = dict(
+        ToCoSegmentor.VISUAL_MAP_TITLES, label_filtered='after filtering')
     LEGACY_KEY_PREFIXES = dict()  # e6331ef already named them students.*
 
     def __init__(self,
@@ -291,6 +296,23 @@ class DuPLSegmentor(ToCoSegmentor):
         return self._labels(
             self.images_01(inputs), cams, seg_logits, cls_label,
             self.img_boxes(data_samples), self.label_threshold(cls_label))[0]
+
+    def _visual_maps(self,
+                     inputs: Tensor,
+                     data_samples: SampleList,
+                     branch: int = 1) -> Dict[str, Tensor]:
+        """ToCo's maps of student ``branch`` (1 or 2) with the dynamic
+        threshold, and, once filtering is on, 'label_filtered': its label
+        after noise filtering on its own loss (the label the other student
+        learns from)."""
+        if branch not in (1, 2):
+            raise ValueError(f'branch must be 1 or 2, got {branch!r}')
+        network = self.students[branch - 1]
+        maps = self.network_visual_maps(network, inputs, data_samples)
+        if self.filtering():
+            maps['label_filtered'] = self._filter(
+                network.seg_logits(inputs), maps['label_refined'])[0]
+        return maps
 
     def _filter(self, seg_logits: Tensor,
                 label: Tensor) -> Tuple[Tensor, Tensor]:

@@ -46,6 +46,9 @@ class SingleStageSegmentor(WSSSSegmentor):
     only a way to score pseudo labels on a training split
     (``tools/test.py --pseudo-labels`` sets it).
 
+    :meth:`visual_maps`: the foreground masks ('cam') and their pseudo
+    label before and after PAMR.
+
     Args:
         backbone (dict): Backbone returning (stride-4 skip, deep features),
             e.g. :class:`WideResNet38`.
@@ -73,6 +76,10 @@ class SingleStageSegmentor(WSSSSegmentor):
         gate_rule='from',  # the code: mask loss when epoch >= PRETRAIN
         pamr=dict(num_iter=10, dilations=(1, 2, 4, 8, 12, 24)),
         pseudo_label=dict(fg_ratio=0.6, bg_ratio=0.7, min_thr=0.2))
+    VISUAL_MAP_TITLES = dict(
+        cam='mask',
+        label_raw='label before PAMR',
+        label_refined='label after PAMR')
     DEFAULT_TEST_CFG = dict(
         WSSSSegmentor.DEFAULT_TEST_CFG,
         scales=(1.0, 0.5, 1.5, 2.0),
@@ -136,7 +143,8 @@ class SingleStageSegmentor(WSSSSegmentor):
                      inputs: Tensor,
                      masks: Tensor,
                      cls_label: Tensor,
-                     img_box: Optional[Sequence] = None) -> Tensor:
+                     img_box: Optional[Sequence] = None,
+                     refine: bool = True) -> Tensor:
         """PAMR-refined pseudo label of the input crops.
 
         Args:
@@ -145,11 +153,15 @@ class SingleStageSegmentor(WSSSSegmentor):
             cls_label (Tensor): (B, C-1) image-level labels.
             img_box (Sequence, optional): Per image ``[h0, h1, w0, w1]`` of
                 the un-padded region; outside it the label is ignore.
+            refine (bool): Run PAMR; False gives the label of the masks
+                themselves (pictures). Defaults to True.
 
         Returns:
             Tensor: (B, H, W) int64 labels (255 = ignore).
         """
-        refined = self.pamr(self.images_01(inputs), masks.detach())
+        refined = masks.detach()
+        if refine:
+            refined = self.pamr(self.images_01(inputs), refined)
         refined = F.interpolate(
             refined,
             size=inputs.shape[-2:],
@@ -189,6 +201,25 @@ class SingleStageSegmentor(WSSSSegmentor):
         return self.pseudo_label(inputs, masks,
                                  self.cls_labels(data_samples, inputs),
                                  self.img_boxes(data_samples))
+
+    def _visual_maps(self, inputs: Tensor,
+                     data_samples: SampleList) -> Dict[str, Tensor]:
+        """'cam': the foreground masks at the input size (as the pseudo
+        label sees them), 'label_raw' / 'label_refined': their pseudo
+        label before / after PAMR."""
+        cls_label = self.cls_labels(data_samples, inputs)
+        img_box = self.img_boxes(data_samples)
+        _, masks, _ = self.forward_masks(inputs)
+        cam = F.interpolate(
+            masks[:, 1:],
+            size=inputs.shape[-2:],
+            mode='bilinear',
+            align_corners=True)
+        return dict(
+            cam=cam,
+            label_raw=self.pseudo_label(
+                inputs, masks, cls_label, img_box, refine=False),
+            label_refined=self.pseudo_label(inputs, masks, cls_label, img_box))
 
     # ------------------------------------------------------------------
     def _forward(self,

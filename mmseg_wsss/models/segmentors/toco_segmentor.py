@@ -10,8 +10,9 @@ from torch import Tensor
 from mmseg_wsss.registry import MODELS
 from ..networks import ToCoNetwork
 from ..postprocess import fuse_max_over_scales
-from ..wsss import (PAR, cam_score_map, mask_outside_box, multi_scale_cam,
-                    present_classes, ptc_label_from_cam, refine_cams_with_bkg)
+from ..wsss import (PAR, cam_score_map, cam_to_label, mask_outside_box,
+                    multi_scale_cam, present_classes, ptc_label_from_cam,
+                    refine_cams_with_bkg)
 from .wsss_segmentor import WSSSSegmentor
 
 TEST_OUTPUTS = ('seg', 'cam')
@@ -37,6 +38,9 @@ class ToCoSegmentor(WSSSSegmentor):
     segmentation gate on, the PAR-refined CAM pseudo label
     (:meth:`refine_label`) supervises the LargeFOV head. ToCo's COCO stages
     take the labels from the aux CAM until ``aux_label_end_iter``.
+
+    :meth:`visual_maps`: both training CAMs, the thresholded label CAM
+    before PAR and the pseudo label after it.
 
     Subclasses that compose several networks (DuPL) override
     :meth:`build_networks`, :attr:`networks` and
@@ -80,6 +84,11 @@ class ToCoSegmentor(WSSSSegmentor):
         bkg_thr=0.5,
         cls_source='gt',
         cls_thr=0.5)
+    VISUAL_MAP_TITLES = dict(
+        cam='CAM',
+        aux_cam='aux CAM',
+        label_raw='label before PAR',
+        label_refined='label after PAR')
     # e6331ef held the network's modules at the top level.
     LEGACY_KEY_PREFIXES = {
         f'{name}.': f'network.{name}.'
@@ -226,6 +235,36 @@ class ToCoSegmentor(WSSSSegmentor):
         return self.refine_label(
             self.images_01(inputs), cam, aux_cam, cls_label,
             self.img_boxes(data_samples), self.label_threshold(cls_label))
+
+    # Pictures ----------------------------------------------------------
+    def _visual_maps(self, inputs: Tensor,
+                     data_samples: SampleList) -> Dict[str, Tensor]:
+        return self.network_visual_maps(self.network, inputs, data_samples)
+
+    def network_visual_maps(self, network: ToCoNetwork, inputs: Tensor,
+                            data_samples: SampleList) -> Dict[str, Tensor]:
+        """One network's :meth:`visual_maps`: its training CAMs ('cam',
+        'aux_cam'), the label CAM (:meth:`label_cam`) thresholded with the
+        ignore band ('label_raw') and the PAR-refined pseudo label
+        (:meth:`refine_label`, 'label_refined'), with the thresholds of the
+        current iteration."""
+        cls_label = self.cls_labels(data_samples, inputs)
+        img_box = self.img_boxes(data_samples)
+        cam, aux_cam = self.training_cams(network, inputs)
+        high_thr = self.label_threshold(cls_label)
+        label_raw = cam_to_label(
+            self.label_cam(cam, aux_cam),
+            cls_label,
+            low_thr=self.train_cfg.low_thr,
+            high_thr=high_thr,
+            img_box=img_box)
+        label_refined = self.refine_label(
+            self.images_01(inputs), cam, aux_cam, cls_label, img_box, high_thr)
+        return dict(
+            cam=cam,
+            aux_cam=aux_cam,
+            label_raw=label_raw,
+            label_refined=label_refined)
 
     # Inference ---------------------------------------------------------
     def _forward(self,

@@ -43,6 +43,12 @@ class WSSSSegmentor(BaseSegmentor):
     """
     DEFAULT_TRAIN_CFG: Mapping = dict()
     DEFAULT_TEST_CFG: Mapping = dict(mode='whole', crf=None)
+    # Panel titles of the keys of visual_maps().
+    VISUAL_MAP_TITLES: Mapping[str, str] = dict(
+        cam='CAM',
+        aux_cam='aux CAM',
+        label_raw='label',
+        label_refined='refined label')
     # Checkpoint key prefixes that moved since e6331ef: {old: new}.
     LEGACY_KEY_PREFIXES: Mapping[str, str] = dict()
 
@@ -173,6 +179,49 @@ class WSSSSegmentor(BaseSegmentor):
         """(B, H, W) labels that are all ignore (no supervision)."""
         B, _, H, W = inputs.shape
         return inputs.new_full((B, H, W), IGNORE_INDEX, dtype=torch.long)
+
+    # Pictures --------------------------------------------------------
+    @torch.no_grad()
+    def visual_maps(self,
+                    inputs: Tensor,
+                    data_samples: SampleList,
+                    iteration: Optional[int] = None,
+                    **kwargs) -> Dict[str, Tensor]:
+        """The maps that show how the method labels a batch, for pictures
+        (``tools/analysis_tools/visualize_cams.py``,
+        :class:`CAMVisualizationHook`).
+
+        Computed with the method's own steps (CAMs at the training
+        settings, thresholds, PAR / PAMR / CRF) under the gates and dynamic
+        thresholds of ``iteration`` (None: the current one), and whether or
+        not the segmentation loss is on then: the labels are what the
+        method's rule gives, for the image-level ground-truth classes.
+
+        Args:
+            inputs (Tensor): (B, 3, H, W) normalised images.
+            data_samples (list[SegDataSample]): With ``gt_cls_label`` (and
+                ``img_box`` when padded).
+            iteration (int, optional): 0-based training iteration.
+            **kwargs: Method options (DuPL: ``branch``).
+
+        Returns:
+            dict[str, Tensor]: Some of ``'cam'`` (B, C-1, H, W) in [0, 1]
+            (the score map the labels come from; 1Stage: its masks),
+            ``'aux_cam'`` (B, C-1, H, W) in [0, 1], and (B, H, W) int64
+            label maps (0 background, class ids, 255 ignore)
+            ``'label_raw'`` (before refinement), ``'label_refined'`` (after
+            it) and ``'label_filtered'`` (DuPL's noise filtering). The
+            titles are in :attr:`VISUAL_MAP_TITLES`.
+        """
+        with at_iteration(iteration):
+            return self._visual_maps(inputs, data_samples, **kwargs)
+
+    def _visual_maps(self, inputs: Tensor,
+                     data_samples: SampleList) -> Dict[str, Tensor]:
+        """:meth:`visual_maps` at the current iteration."""
+        raise NotImplementedError(
+            f'{type(self).__name__} does not implement visual_maps() (its '
+            '_visual_maps)')
 
     # Inference -------------------------------------------------------
     @abstractmethod
