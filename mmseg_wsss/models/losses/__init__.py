@@ -16,3 +16,11 @@ from .class_balanced_ce_loss import (ClassBalancedCELoss,  # noqa: E402
 __all__ += [
     'ClassBalancedCELoss', 'class_balanced_weights', 'class_pixel_counts'
 ]
+from .class_token_contrast_loss import ClassTokenContrastLoss  # noqa: E402
+from .fsr_class_loss import FSRClassLoss, soft_cross_entropy  # noqa: E402
+from .fsr_patch_loss import FSRPatchLoss  # noqa: E402
+
+__all__ += [
+    'ClassTokenContrastLoss', 'FSRClassLoss', 'FSRPatchLoss',
+    'soft_cross_entropy'
+]

@@ -13,3 +13,11 @@ __all__ = [
     'fuse_attention', 'GlobalCueInjection', 'merge_cfg', 'resize',
     'StochasticGate'
 ]
+from .class_token_aggregation import ClassTokenAggregation  # noqa: E402
+from .cross_attention_block import CrossAttentionBlock  # noqa: E402
+from .dino_center import DINOCenter  # noqa: E402
+from .dino_head import DINOHead  # noqa: E402
+
+__all__ += [
+    'ClassTokenAggregation', 'CrossAttentionBlock', 'DINOCenter', 'DINOHead'
+]

@@ -35,3 +35,12 @@ __all__ = [
     'current_iter', 'is_active', 'StrongView', 'cosine_threshold',
     'per_image_threshold'
 ]
+from .distillation_schedules import ema_momentum, teacher_temperature  # noqa
+from .ema_teacher import EMATeacher  # noqa: E402
+from .local_crops import cam_to_roi_mask, crop_from_roi  # noqa: E402
+from .uncertainty_masking import MASKING_FORMS, UncertaintyMasking  # noqa
+
+__all__ += [
+    'ema_momentum', 'teacher_temperature', 'EMATeacher', 'cam_to_roi_mask',
+    'crop_from_roi', 'MASKING_FORMS', 'UncertaintyMasking'
+]
