@@ -48,21 +48,19 @@ from mmengine.dist import barrier, broadcast_object_list  # noqa: E402
 from mmengine.dist import get_dist_info, is_main_process  # noqa: E402
 from mmengine.hooks import Hook  # noqa: E402
 from mmengine.logging import print_log  # noqa: E402
-from mmengine.runner import Runner  # noqa: E402
 from mmengine.utils import ProgressBar  # noqa: E402
 from mmseg.registry import DATA_SAMPLERS  # noqa: E402
 from PIL import Image  # noqa: E402
 from torch.utils.data import Sampler  # noqa: E402
 
-from mmseg_wsss.engine.runner import load_checkpoint_strict  # noqa: E402
+from mmseg_wsss.engine.runner import build_test_runner  # noqa: E402
 from mmseg_wsss.evaluation.label_map_stats import (  # noqa: E402
     class_figures, confusion_matrix, read_label_map)
 from mmseg_wsss.registry import HOOKS, MODELS  # noqa: E402
 from mmseg_wsss.utils import load_tool_config  # noqa: E402
-from mmseg_wsss.utils import setup_cpu_distributed  # noqa: E402
 from mmseg_wsss.utils import teardown_distributed  # noqa: E402
 from mmseg_wsss.utils.config_utils import (  # noqa: E402
-    dataset_classes, enable_crf, use_training_split)
+    enable_crf, use_training_split)
 from mmseg_wsss_light.voc_layout import default_palette  # noqa: E402
 
 # A PNG before its rename: ``.<id>.png.<pid>.<random>.tmp`` (as the
@@ -483,14 +481,7 @@ def main(argv=None) -> int:
     cfg.load_from = None  # loaded strictly below, as tools/test.py
     prepare_config(cfg, args)
 
-    setup_cpu_distributed(cfg)
-    runner = Runner.from_cfg(cfg)
-    load_checkpoint_strict(
-        runner.model,
-        args.checkpoint,
-        classes=dataset_classes(cfg.test_dataloader.dataset),
-        config_name=args.config)
-    runner.logger.info(f'Loaded checkpoint {args.checkpoint} (strict)')
+    runner = build_test_runner(cfg, args.checkpoint, args.config)
     runner.test()
     barrier()  # every rank's PNGs are in place before rank 0 scores them
 

@@ -12,13 +12,11 @@ sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..')))
 import mmseg_wsss  # noqa: E402,F401  (applies the stack fixes, registers)
 from mmengine.config import DictAction  # noqa: E402
 from mmengine.dist import is_main_process  # noqa: E402
-from mmengine.runner import Runner  # noqa: E402
-
-from mmseg_wsss.engine.runner import load_checkpoint_strict  # noqa: E402
-from mmseg_wsss.utils import (load_tool_config, setup_cpu_distributed,  # noqa
-                              teardown_distributed)
+from mmseg_wsss.engine.runner import build_test_runner  # noqa: E402
+from mmseg_wsss.utils import load_tool_config  # noqa: E402
+from mmseg_wsss.utils import teardown_distributed  # noqa: E402
 from mmseg_wsss.utils.config_utils import (  # noqa: E402
-    dataset_classes, enable_crf, use_training_split)
+    enable_crf, use_training_split)
 
 
 def parse_args():
@@ -156,14 +154,7 @@ def main():
         cfg.test_evaluator['output_dir'] = args.out
         cfg.test_evaluator['keep_results'] = True
 
-    setup_cpu_distributed(cfg)
-    runner = Runner.from_cfg(cfg)
-    load_checkpoint_strict(
-        runner.model,
-        args.checkpoint,
-        classes=dataset_classes(cfg.test_dataloader.dataset),
-        config_name=args.config)
-    runner.logger.info(f'Loaded checkpoint {args.checkpoint} (strict)')
+    runner = build_test_runner(cfg, args.checkpoint, args.config)
     metrics = runner.test()
 
     if is_main_process() and metrics:

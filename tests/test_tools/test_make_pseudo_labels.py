@@ -21,6 +21,7 @@ from mmengine.config import Config
 from PIL import Image
 
 from conftest import REPO_ROOT
+from mmseg_wsss.utils.config_utils import dataset_classes
 from mmseg_wsss_light.voc_layout import default_palette
 
 pytestmark = pytest.mark.usefixtures('one_thread')
@@ -122,7 +123,7 @@ def test_export_pngs_and_quality(cam_export, ckpts, toy_root, tmp_path,
     out, opened = cam_export
     names = _val_ids(toy_root)
     assert sorted(os.listdir(out)) == sorted(n + '.png' for n in names)
-    classes = mpl.dataset_classes(
+    classes = dataset_classes(
         dict(type='WSSSCustomDataset', data_root=toy_root))
     palette = [c for rgb in default_palette(256) for c in rgb]
     for name in names:

@@ -389,3 +389,34 @@ def load_checkpoint_file(
             'objects other than tensors and the mmengine Runner state '
             f'({_refusal_reason(e)}). Unpickling can run arbitrary code; if '
             'you trust the file, rerun with --unsafe-pickle.') from e
+
+
+def build_test_runner(cfg: Config, checkpoint: str, config_name: str):
+    """The Runner of a test-like tool, its model's weights loaded strictly.
+
+    Sets up CPU distribution (gloo) when needed, builds the Runner from
+    ``cfg`` (whose ``load_from`` the caller clears: the Runner would load
+    non-strictly) and loads ``checkpoint`` with
+    :func:`load_checkpoint_strict` against the test dataset's classes.
+
+    Args:
+        cfg (Config): The tool's config.
+        checkpoint (str): The checkpoint file.
+        config_name (str): The config path, named in errors.
+
+    Returns:
+        Runner: Ready for ``runner.test()``.
+    """
+    from mmengine.runner import Runner
+
+    from mmseg_wsss.utils.config_utils import (dataset_classes,
+                                               setup_cpu_distributed)
+    setup_cpu_distributed(cfg)
+    runner = Runner.from_cfg(cfg)
+    load_checkpoint_strict(
+        runner.model,
+        checkpoint,
+        classes=dataset_classes(cfg.test_dataloader.dataset),
+        config_name=config_name)
+    runner.logger.info(f'Loaded checkpoint {checkpoint} (strict)')
+    return runner

@@ -17,10 +17,12 @@ __all__ += [
     'ClassBalancedCELoss', 'class_balanced_weights', 'class_pixel_counts'
 ]
 from .class_token_contrast_loss import ClassTokenContrastLoss  # noqa: E402
-from .fsr_class_loss import FSRClassLoss, soft_cross_entropy  # noqa: E402
+from .dino_distill_loss import (  # noqa: E402
+    DINODistillLoss, soft_cross_entropy)
+from .fsr_class_loss import FSRClassLoss  # noqa: E402
 from .fsr_patch_loss import FSRPatchLoss  # noqa: E402
 
 __all__ += [
-    'ClassTokenContrastLoss', 'FSRClassLoss', 'FSRPatchLoss',
-    'soft_cross_entropy'
+    'ClassTokenContrastLoss', 'DINODistillLoss', 'FSRClassLoss',
+    'FSRPatchLoss', 'soft_cross_entropy'
 ]

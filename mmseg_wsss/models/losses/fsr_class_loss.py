@@ -4,34 +4,14 @@ paper Eq. 9)."""
 from typing import Optional
 
 import torch
-import torch.nn as nn
-import torch.nn.functional as F
 from torch import Tensor
 
-from mmseg_wsss.models.utils.dino_center import DINOCenter
-from mmseg_wsss.models.wsss.distillation_schedules import teacher_temperature
-from mmseg_wsss.models.wsss.schedule import current_iter
 from mmseg_wsss.registry import MODELS
-
-
-def soft_cross_entropy(student: Tensor, target: Tensor,
-                       student_temp: float) -> Tensor:
-    """``-sum_k target_k * log_softmax(student / student_temp)_k``.
-
-    Args:
-        student (Tensor): (..., K) student logits.
-        target (Tensor): (..., K) teacher probabilities (no gradient).
-        student_temp (float): Student temperature (FSR, DINO: 0.1).
-
-    Returns:
-        Tensor: (...) float32 cross-entropy per row.
-    """
-    log_p = F.log_softmax(student.float() / student_temp, dim=-1)
-    return -(target * log_p).sum(dim=-1)
+from .dino_distill_loss import DINODistillLoss
 
 
 @MODELS.register_module()
-class FSRClassLoss(nn.Module):
+class FSRClassLoss(DINODistillLoss):
     """Teacher class token of view 1 -> student class token of view 2.
 
     official_code_notes 3 (FSR ``FSRLoss.forward_class``)::
@@ -72,20 +52,9 @@ class FSRClassLoss(nn.Module):
                  center_momentum: float = 0.9,
                  loss_weight: float = 0.1,
                  loss_name: str = 'loss_fsr_class') -> None:
-        super().__init__()
-        self.student_temp = student_temp
-        self.teacher_temp = teacher_temp
-        self.warmup_teacher_temp = warmup_teacher_temp
-        self.temp_warmup_iters = temp_warmup_iters
-        self.loss_weight = loss_weight
-        self._loss_name = loss_name
-        self.center = DINOCenter(out_dim, center_momentum)
-
-    def temperature(self, iteration: Optional[int] = None) -> float:
-        """Teacher temperature at ``iteration`` (default: current)."""
-        it = current_iter() if iteration is None else iteration
-        return teacher_temperature(it, self.temp_warmup_iters,
-                                   self.warmup_teacher_temp, self.teacher_temp)
+        super().__init__(out_dim, student_temp, teacher_temp,
+                         warmup_teacher_temp, temp_warmup_iters,
+                         center_momentum, loss_weight, loss_name)
 
     def forward(self,
                 student_cls: Tensor,
@@ -115,14 +84,8 @@ class FSRClassLoss(nn.Module):
         teacher_cls = teacher_cls.detach()
         with torch.autocast(
                 device_type=student_cls.device.type, enabled=False):
-            target = self.center(teacher_cls, self.temperature(iteration))
-            loss = soft_cross_entropy(student_cls, target,
-                                      self.student_temp).mean()
+            loss = self.cross_entropy(student_cls, teacher_cls,
+                                      iteration).mean()
         if update_center:
             self.center.update(teacher_cls)
         return self.loss_weight * loss
-
-    @property
-    def loss_name(self) -> str:
-        """Name of the loss item (a ``loss_`` prefix makes it backward)."""
-        return self._loss_name

@@ -4,21 +4,17 @@ Eq. 8)."""
 from typing import Optional
 
 import torch
-import torch.nn as nn
 from torch import Tensor
 
-from mmseg_wsss.models.utils.dino_center import DINOCenter
-from mmseg_wsss.models.wsss.distillation_schedules import teacher_temperature
-from mmseg_wsss.models.wsss.schedule import current_iter
 from mmseg_wsss.registry import MODELS
-from .fsr_class_loss import soft_cross_entropy
+from .dino_distill_loss import DINODistillLoss
 from .utils import masked_mean
 
 _REDUCTIONS = ('masked_mean', 'masked_sum')
 
 
 @MODELS.register_module()
-class FSRPatchLoss(nn.Module):
+class FSRPatchLoss(DINODistillLoss):
     """Teacher patch tokens (unmasked view) -> student patch tokens at the
     masked positions of the same view.
 
@@ -60,24 +56,13 @@ class FSRPatchLoss(nn.Module):
                  reduction: str = 'masked_mean',
                  loss_weight: float = 0.1,
                  loss_name: str = 'loss_fsr_patch') -> None:
-        super().__init__()
+        super().__init__(out_dim, student_temp, teacher_temp,
+                         warmup_teacher_temp, temp_warmup_iters,
+                         center_momentum, loss_weight, loss_name)
         if reduction not in _REDUCTIONS:
             raise ValueError(f'reduction must be one of {_REDUCTIONS}, got '
                              f'{reduction!r}')
-        self.student_temp = student_temp
-        self.teacher_temp = teacher_temp
-        self.warmup_teacher_temp = warmup_teacher_temp
-        self.temp_warmup_iters = temp_warmup_iters
         self.reduction = reduction
-        self.loss_weight = loss_weight
-        self._loss_name = loss_name
-        self.center = DINOCenter(out_dim, center_momentum)
-
-    def temperature(self, iteration: Optional[int] = None) -> float:
-        """Teacher temperature at ``iteration`` (default: current)."""
-        it = current_iter() if iteration is None else iteration
-        return teacher_temperature(it, self.temp_warmup_iters,
-                                   self.warmup_teacher_temp, self.teacher_temp)
 
     def forward(self,
                 student_patch: Tensor,
@@ -113,8 +98,7 @@ class FSRPatchLoss(nn.Module):
         teacher_patch = teacher_patch.detach()
         with torch.autocast(
                 device_type=student_patch.device.type, enabled=False):
-            target = self.center(teacher_patch, self.temperature(iteration))
-            ce = soft_cross_entropy(student_patch, target, self.student_temp)
+            ce = self.cross_entropy(student_patch, teacher_patch, iteration)
             weight = mask.to(device=ce.device, dtype=ce.dtype)
             if self.reduction == 'masked_mean':
                 # The project's one "mean over a set, 0 when empty" (the
@@ -127,8 +111,3 @@ class FSRPatchLoss(nn.Module):
         if update_center:
             self.center.update(teacher_patch)
         return self.loss_weight * loss
-
-    @property
-    def loss_name(self) -> str:
-        """Name of the loss item (a ``loss_`` prefix makes it backward)."""
-        return self._loss_name
