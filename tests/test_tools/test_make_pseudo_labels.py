@@ -249,9 +249,10 @@ def test_toco_seg_and_cams(ckpts, toy_root, tmp_path):
         shallow=False) for n in names)
 
 
-def test_crf_and_cam_output_configs():
+def test_crf_and_cam_output_configs(toy_root):
     args = mpl.parse_args([CAM, 'x.pth', '--out', 'o', '--crf'])
     cfg = Config.fromfile(CAM)
+    cfg.test_dataloader.dataset.data_root = toy_root  # the split file exists
     mpl.prepare_config(cfg, args)
     types = [t['type'] for t in cfg.test_dataloader.dataset.pipeline]
     assert 'LoadAnnotations' not in types  # the masks are never read
