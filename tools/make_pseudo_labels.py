@@ -35,7 +35,6 @@ import math
 import os
 import os.path as osp
 import re
-import secrets
 import sys
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -61,6 +60,8 @@ from mmseg_wsss.utils import load_tool_config  # noqa: E402
 from mmseg_wsss.utils import teardown_distributed  # noqa: E402
 from mmseg_wsss.utils.config_utils import (  # noqa: E402
     enable_crf, use_training_split)
+from mmseg_wsss_light.fileio import (  # noqa: E402
+    write_bytes_atomic, write_text_atomic)
 from mmseg_wsss_light.voc_layout import default_palette  # noqa: E402
 
 # A PNG before its rename: ``.<id>.png.<pid>.<random>.tmp`` (as the
@@ -168,16 +169,9 @@ def save_label_png(path: str, label: np.ndarray, palette: List[int]) -> None:
     png.putpalette(palette)
     buf = io.BytesIO()
     png.save(buf, format='PNG')
-    folder, name = osp.split(path)
-    tmp = osp.join(folder, f'.{name}.{os.getpid()}.{secrets.token_hex(4)}.tmp')
-    try:
-        with open(tmp, 'xb') as f:
-            f.write(buf.getvalue())
-        os.replace(tmp, path)
-    except BaseException:
-        if osp.exists(tmp):
-            os.remove(tmp)
-        raise
+    # No fsync per label: thousands of small files; a crash loses at most
+    # the files not yet renamed, which a restart writes again.
+    write_bytes_atomic(path, buf.getvalue(), fsync=False)
 
 
 def pending_indices(dataset, out_dir: str) -> List[int]:
@@ -460,8 +454,7 @@ def report_quality(out_dir: str, items: Sequence[Tuple[str, Optional[str]]],
             for k in ('IoU', 'precision', 'recall')
         ])
     json_path = osp.normpath(out_dir) + '.json'
-    with open(json_path, 'w') as f:
-        json.dump(stats, f, indent=1)
+    write_text_atomic(json_path, json.dumps(stats, indent=1))
     fmt = ('n/a' if stats[k] is None else f'{stats[k]:.2f}'
            for k in ('mIoU', 'precision', 'recall', 'ignored'))
     print(

@@ -3,7 +3,7 @@
 # Each student is ToCo's network (configs/toco), built twice from the same
 # pretrained weights, trained with ToCo's PTC and PAR labels; every gate and
 # threshold is DuPL's own train_cfg below.
-_base_ = ['../toco/toco_vit-b16_2xb2-20k_voc12aug-448x448.py']
+_base_ = ['../toco/toco-noctc_vit-b16_2xb2-20k_voc12aug-448x448.py']
 max_iters = 20000
 # The code's per-class targets of the dynamic threshold, VOC class order
 # (aeroplane ... tvmonitor).

@@ -5,7 +5,7 @@
 # labels at the fixed start threshold 0.65; PTC, final-CAM labels and the
 # dynamic threshold (counted from 12k, all targets 0.55) after 12k; noise
 # filtering and the consistency loss after 32k.
-_base_ = ['../toco/toco_vit-b16_4xb2-80k_coco14-448x448.py']
+_base_ = ['../toco/toco-noctc_vit-b16_4xb2-80k_coco14-448x448.py']
 max_iters = 80000
 model = dict(
     _delete_=True,

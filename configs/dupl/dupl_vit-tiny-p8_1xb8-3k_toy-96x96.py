@@ -7,7 +7,7 @@
 # Batch 8, not the ToCo toy's 16: two students see each image, so a DuPL step
 # at 8 costs about what a ToCo step at 16 does (the same compute per
 # iteration; 3,000 iterations fit a CPU session). Same lr (AdamW 1e-3).
-_base_ = ['../toco/toco_vit-tiny-p8_1xb16-3k_toy-96x96.py']
+_base_ = ['../toco/toco-noctc_vit-tiny-p8_1xb16-3k_toy-96x96.py']
 max_iters = 3000
 train_dataloader = dict(batch_size=8)
 auto_scale_lr = dict(enable=False, base_batch_size=8)

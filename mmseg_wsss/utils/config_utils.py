@@ -106,6 +106,15 @@ def drop_pretrained(cfg) -> None:
             drop_pretrained(value)
 
 
+def num_extra_views(cfg: Config) -> int:
+    """Extra views of each image the training pipeline packs (its
+    ``AddView`` steps; ToCo's CTC needs 2, FSR 1), for tools and tests that
+    make batches without the pipeline."""
+    dataset = cfg.get('train_dataloader', {}).get('dataset', {})
+    pipeline = dataset.get('pipeline') or []
+    return sum(t.get('type') == 'AddView' for t in pipeline)
+
+
 def dataset_classes(ds_cfg: dict) -> Optional[List[str]]:
     """Class names a dataset config resolves to (without building it)."""
     from mmseg.registry import DATASETS

@@ -13,27 +13,35 @@ from mmseg.structures import SegDataSample
 
 from conftest import REPO_ROOT
 
-from mmseg_wsss.utils import drop_pretrained
+from mmseg_wsss.utils import drop_pretrained, num_extra_views
 
-CONFIGS = sorted(
-    glob.glob(osp.join(REPO_ROOT, 'configs', '*', '*.py')))
+CONFIGS = sorted(glob.glob(osp.join(REPO_ROOT, 'configs', '*', '*.py')))
 CONFIGS = [c for c in CONFIGS if '_base_' not in c]
 
 # Backbone parameter counts (millions) of the full-size models: ViT-B/16
 # (timm's 85.80M without its head), ResNet-50/101 V1c without fc.
 BACKBONE_PARAMS = {
-    ('VisionTransformer', 768): 85.80,
-    ('WSSSViT', 768): 85.80,
-    ('ResNetV1c', 50): 23.53,
-    ('ResNetV1c', 101): 42.52,
+    ('VisionTransformer', 768):
+    85.80,
+    ('WSSSViT', 768):
+    85.80,
+    ('ResNetV1c', 50):
+    23.53,
+    ('ResNetV1c', 101):
+    42.52,
     # 1Stage: WideResNet-38 (official_code_notes 4), torchvision ResNets
     # without fc, the code's dilated VGG-16 ("20M").
-    ('WideResNet38', None): 105.07,
-    ('ResNet', 50): 23.51,
-    ('ResNet', 101): 42.50,
-    ('DilatedVGG16', None): 20.48,
+    ('WideResNet38', None):
+    105.07,
+    ('ResNet', 50):
+    23.51,
+    ('ResNet', 101):
+    42.50,
+    ('DilatedVGG16', None):
+    20.48,
     # SegFormer's MiT-B2 encoder (paper Table 1: 24.2M).
-    ('MixVisionTransformer', 64): 24.20,
+    ('MixVisionTransformer', 64):
+    24.20,
 }
 # Whole-model sizes stated by the notes.
 MODEL_PARAMS = {'single_stage_wr38_voc.py': 137.97}
@@ -56,10 +64,25 @@ def single_stage_head_params(h) -> float:
     aspp = sum(cd * c * (1 if d == 1 else 9) + 2 * c for d in dils)
     aspp += (cd * c + 2 * c) + ((len(dils) + 1) * c * c + 2 * c)
     gci = (c * 2 * c + 4 * c) + cs * c + (c * c + 2 * c)
-    total = (aspp + (cs * s + 2 * s) + ((c + s) * c * 9 + 2 * c) + gci +
-             2 * (c * c * 9 + 2 * c) + (c * n + n))
+    total = (
+        aspp + (cs * s + 2 * s) + ((c + s) * c * 9 + 2 * c) + gci + 2 *
+        (c * c * 9 + 2 * c) + (c * n + n))
     return total / 1e6
 
+
+def dino_head_params(h) -> float:
+    """DINOHead (millions): 3 linear layers with bias, then the weight-normed
+    bias-free last layer (v and g)."""
+    hid, bott = h.get('hidden_dim', 2048), h.get('bottleneck_dim', 256)
+    mlp = h.in_dim * hid + hid + hid * hid + hid + hid * bott + bott
+    return (mlp + bott * h.out_dim + h.out_dim) / 1e6
+
+
+def aggregation_params(bb) -> float:
+    """FSR's class-token aggregation (millions): per block two LayerNorms,
+    q/k/v and output projections with bias, a 4x MLP."""
+    d = bb.get('embed_dims', 768)
+    return bb.get('aggregation_depth', 2) * (12 * d * d + 13 * d) / 1e6
 
 
 def build(config):
@@ -70,17 +93,25 @@ def build(config):
     return cfg, model
 
 
-def fake_batch(num_classes, batch, size):
-    inputs = [torch.randint(0, 255, (3, size, size), dtype=torch.uint8)
-              for _ in range(batch)]
+def fake_batch(num_classes, batch, size, views=0):
+    inputs = [
+        torch.randint(0, 255, (3, size, size), dtype=torch.uint8)
+        for _ in range(batch)
+    ]
     samples = []
     for i in range(batch):
         s = SegDataSample()
         label = torch.zeros(num_classes - 1)
         label[i % (num_classes - 1)] = 1
         s.gt_cls_label = LabelData(data=label)
-        s.set_metainfo(dict(img_shape=(size, size), ori_shape=(size, size),
-                            pad_shape=(size, size)))
+        s.set_metainfo(
+            dict(
+                img_shape=(size, size),
+                ori_shape=(size, size),
+                pad_shape=(size, size)))
+        if views:
+            s.views = torch.randint(
+                0, 255, (views, 3, size, size), dtype=torch.uint8)
         samples.append(s)
     return dict(inputs=inputs, data_samples=samples)
 
@@ -93,8 +124,21 @@ def test_every_config_is_collected():
 def test_config_builds(config):
     cfg, model = build(config)
     n = sum(p.numel() for p in model.parameters()) / 1e6
-    if cfg.model.type == 'DuPLSegmentor':  # two ToCo networks
-        n /= 2
+    if cfg.model.type in ('DuPLSegmentor', 'FSRSegmentor'):
+        n /= 2  # two ToCo networks; FSR: the student and its EMA copy
+    extra = 0.
+    if cfg.model.get('loss_ctc'):  # ToCo's CTC head and its EMA copy
+        extra += 2 * dino_head_params(cfg.model.network.proj_head)
+    elif cfg.model.type == 'FSRSegmentor':
+        bb = cfg.model.network.backbone
+        d, p = bb.get('embed_dims', 768), bb.get('patch_size', 16)
+        grid = (bb.img_size[0] // p) * (bb.img_size[1] // p)
+        # Projector, aggregation, mask token, position embeddings at the
+        # training grid (FSR: 28x28) instead of the pretrained 14x14.
+        extra += dino_head_params(cfg.model.network.proj_head)
+        extra += aggregation_params(bb) + d / 1e6
+        extra += (grid - 14 * 14) * d / 1e6
+    n -= extra
     if 'network' in cfg.model:  # ToCo family: the network holds the parts
         cfg.model = cfg.model.network
     assert model.num_classes == cfg.model.get(
@@ -139,7 +183,8 @@ TOY = [c for c in TOY if c not in SECOND_STAGE_TOY]
 @pytest.mark.parametrize('config', TOY, ids=osp.basename)
 def test_toy_config_loss_and_predict(config):
     cfg, model = build(config)
-    data = fake_batch(model.num_classes, batch=2, size=64)
+    data = fake_batch(
+        model.num_classes, batch=2, size=64, views=num_extra_views(cfg))
     model.train()
     batch = model.data_preprocessor(data, True)
     losses = model(**batch, mode='loss')
@@ -234,7 +279,9 @@ FULL_SIZE_STEP = [
     'cam_baseline/cam_vit-b16_2xb2-20k_voc12aug-448x448.py',
     'cam_baseline/cam_r50-d8_2xb2-20k_voc12aug-448x448.py',
     'toco/toco_vitb_voc.py',
+    'toco/toco-noctc_vitb_voc.py',
     'dupl/dupl_vitb_voc.py',
+    'fsr/fsr_vitb_voc.py',
     'single_stage/single_stage_wr38_voc.py',
 ]
 
@@ -247,8 +294,9 @@ def test_full_size_loss_step(config):
     cfg, model = build(osp.join(REPO_ROOT, 'configs', config))
     model.data_preprocessor.size = (224, 224)
     model.train()
-    batch = model.data_preprocessor(fake_batch(model.num_classes, 1, 224),
-                                    True)
+    batch = model.data_preprocessor(
+        fake_batch(model.num_classes, 1, 224, views=num_extra_views(cfg)),
+        True)
     hub = MessageHub.get_instance('full_size_step')
     hub.update_info('iter', 10**6)
     try:
@@ -266,8 +314,10 @@ def test_full_size_loss_step(config):
         # segmentation, noise filtering, strong-view consistency; no energy.
         n = sum(p.numel() for p in model.parameters()) / 1e6
         assert abs(n - 183.48) < 0.01, n
-        assert {'loss_seg_1', 'loss_seg_2', 'loss_ptc_1', 'loss_dis',
-                'loss_consist_1', 'loss_consist_2'} <= set(losses)
+        assert {
+            'loss_seg_1', 'loss_seg_2', 'loss_ptc_1', 'loss_dis',
+            'loss_consist_1', 'loss_consist_2'
+        } <= set(losses)
         assert not any('energy' in k for k in losses)
         assert losses['loss_seg_1'] > 0 and losses['loss_seg_2'] > 0
     if 'single_stage' in config:

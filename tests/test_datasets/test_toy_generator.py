@@ -667,7 +667,8 @@ def test_outdoor_configs_follow_classes_txt(outdoor_dataset):
     for config in ('cam_baseline/cam_resnet_toy.py',
                    'cam_baseline/cam_vit_toy.py',
                    'single_stage/single_stage_toy.py', 'toco/toco_toy.py',
-                   'dupl/dupl_toy.py'):
+                   'toco/toco-noctc_toy.py', 'dupl/dupl_toy.py',
+                   'fsr/fsr_toy.py'):
         cfg = load_tool_config(
             argparse.Namespace(
                 config=osp.join(REPO, 'configs', config),

@@ -22,13 +22,15 @@ try:
 finally:
     sys.path.pop(0)
 
+# Records of this kind of CPU's kernels, if any (golden_steps.py).
+GOLDEN = golden_steps.records_path(GOLDEN)
 with open(GOLDEN) as f:
     RECORDS = json.load(f)
 
 
 @pytest.mark.parametrize('case', sorted(golden_steps.CASES))
-def test_training_steps_are_bit_identical_to_the_golden(case, toy_root,
-                                                         tmp_path):
+def test_training_steps_are_bit_identical_to_the_golden(
+        case, toy_root, tmp_path):
     expected = RECORDS[case]
     got = golden_steps.run_case(case, toy_root, work_dir=str(tmp_path))
     assert got['init_sha256'] == expected['init_sha256'], \

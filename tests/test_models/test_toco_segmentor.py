@@ -11,7 +11,7 @@ from mmseg.structures import SegDataSample
 
 from conftest import REPO_ROOT
 
-CONFIG = osp.join(REPO_ROOT, 'configs', 'toco', 'toco_toy.py')
+CONFIG = osp.join(REPO_ROOT, 'configs', 'toco', 'toco-noctc_toy.py')
 
 
 pytestmark = pytest.mark.usefixtures('one_thread')

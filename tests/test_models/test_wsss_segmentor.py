@@ -233,3 +233,30 @@ def test_e6331ef_checkpoints_load(name, tmp_path):
         new = type(model).upgrade_key(key) or key
         assert type(model).legacy_key(new) == key
         assert torch.equal(model.state_dict()[new], value), key
+
+
+def test_val_settings_apply_to_validation_only(monkeypatch):
+    """test_cfg.val (the authors' cheap in-training validation) replaces the
+    test settings in val_step, not in test_step (tools/test.py)."""
+    model = _model('toco_toy', **{
+        'test_cfg.val': dict(scales=(1.0, ), flip=False)
+    }).eval()
+    seen = []
+    real = model.inference
+
+    def spy(inputs, data_samples=None):
+        seen.append((tuple(model.test_cfg.scales), model.test_cfg.flip))
+        return real(inputs, data_samples)
+
+    monkeypatch.setattr(model, 'inference', spy)
+    inputs = [torch.randint(0, 255, (3, 48, 48), dtype=torch.uint8)]
+    sample = SegDataSample()
+    sample.set_metainfo(
+        dict(img_shape=(48, 48), ori_shape=(48, 48), pad_shape=(48, 48)))
+    data = dict(inputs=inputs, data_samples=[sample])
+    model.val_step(data)
+    model.test_step(data)
+    assert seen == [((1.0, ), False), ((1.0, 1.25, 1.5), True)]
+    assert tuple(model.test_cfg.scales) == (1.0, 1.25, 1.5)
+    with pytest.raises(KeyError, match='test_cfg.val'):
+        _model('toco_toy', **{'test_cfg.val': dict(scale=(1.0, ))})

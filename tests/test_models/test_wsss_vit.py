@@ -24,7 +24,6 @@ TINY = dict(embed_dim=192, depth=4, num_heads=3)
 AUX_LAYER = -3  # block index 1 of 4
 ATOL = 1e-5
 
-
 pytestmark = pytest.mark.usefixtures('one_thread')
 
 
@@ -263,15 +262,22 @@ def test_fused_attention_same_function_same_keys():
     mmcv's explicit path, in train mode with dropout off."""
     from mmseg_wsss.models.utils.fused_multihead_attention import \
         FusedMultiheadAttention
-    cfg = dict(img_size=48, patch_size=8, embed_dims=64, num_layers=3,
-               num_heads=4, drop_path_rate=0.)
+    cfg = dict(
+        img_size=48,
+        patch_size=8,
+        embed_dims=64,
+        num_layers=3,
+        num_heads=4,
+        drop_path_rate=0.)
     torch.manual_seed(0)
     fused = WSSSViT(**cfg).train()
     plain = WSSSViT(fused_attention=False, **cfg).train()
-    assert all(isinstance(layer.attn.attn, FusedMultiheadAttention)
-               for layer in fused.layers)
-    assert not any(isinstance(layer.attn.attn, FusedMultiheadAttention)
-                   for layer in plain.layers)
+    assert all(
+        isinstance(layer.attn.attn, FusedMultiheadAttention)
+        for layer in fused.layers)
+    assert not any(
+        isinstance(layer.attn.attn, FusedMultiheadAttention)
+        for layer in plain.layers)
     assert fused.state_dict().keys() == plain.state_dict().keys()
     plain.load_state_dict(fused.state_dict())
     x = torch.randn(2, 3, 48, 56)
@@ -280,8 +286,7 @@ def test_fused_attention_same_function_same_keys():
         torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
     sum(o.square().sum() for o in outs_f).backward()
     sum(o.square().sum() for o in outs_p).backward()
-    for (name, p_f), p_p in zip(fused.named_parameters(),
-                                plain.parameters()):
+    for (name, p_f), p_p in zip(fused.named_parameters(), plain.parameters()):
         if p_f.grad is not None:
             torch.testing.assert_close(
                 p_f.grad, p_p.grad, atol=1e-4, rtol=1e-4, msg=name)
@@ -425,9 +430,114 @@ def test_drop_path_on_both_branches():
         assert not torch.allclose(model(x)[0], plain(x)[0])
 
 
-def test_aggregation_not_implemented():
-    with pytest.raises(NotImplementedError, match='FSR'):
-        WSSSViT(cls_token_from_aggregation=True)
+def _agg_vit(**kwargs):
+    torch.manual_seed(0)
+    return WSSSViT(
+        img_size=32,
+        patch_size=8,
+        embed_dims=32,
+        num_layers=2,
+        num_heads=2,
+        aux_layer=0,
+        with_mask_token=True,
+        cls_token_from_aggregation=True,
+        **kwargs).eval()
+
+
+def test_aggregation_class_token_outside_self_attention():
+    """FSR: patch tokens never see the class token; the class token comes
+    from cross-attention over the last block's patch tokens."""
+    model = _agg_vit()
+    x = torch.randn(2, 3, 32, 32)
+    final, aux, cls = model(x)
+    assert final.shape == aux.shape == (2, 32, 4, 4) and cls.shape == (2, 32)
+    with torch.no_grad():
+        model.cls_token.add_(1.)
+    final2, aux2, cls2 = model(x)
+    assert torch.equal(final, final2) and torch.equal(aux, aux2)
+    assert not torch.allclose(cls, cls2)
+    # Gradients reach the aggregation and the mask token.
+    model.train()
+    mask = torch.zeros(2, 16, dtype=torch.bool)
+    mask[:, :5] = True
+    out = model(x, mask=mask)
+    (out[0].sum() + out[2].sum()).backward()
+    assert model.mask_token.grad.abs().sum() > 0
+    assert all(p.grad is not None for p in model.cls_aggregation.parameters())
+
+
+@pytest.mark.parametrize('aggregation_mask', ['none', 'exclude'])
+def test_aggregation_mask_keys(aggregation_mask):
+    """With 'exclude' the class token ignores the masked positions of the
+    last block's output; with 'none' (the released code) it reads them."""
+    model = _agg_vit(aggregation_mask=aggregation_mask)
+    x = torch.randn(2, 3, 32, 32)
+    mask = torch.zeros(2, 16, dtype=torch.bool)
+    mask[:, [0, 5, 10]] = True
+    cls = model(x, mask=mask)[2]
+
+    def perturb(module, args, output):
+        output = output.clone()
+        output[:, [0, 5, 10]] += 3.
+        return output
+
+    handle = model.layers[-1].register_forward_hook(perturb)
+    try:
+        cls2 = model(x, mask=mask)[2]
+    finally:
+        handle.remove()
+    if aggregation_mask == 'exclude':
+        torch.testing.assert_close(cls, cls2)
+    else:
+        assert not torch.allclose(cls, cls2)
+
+
+def test_aggregation_pos_embed_resized_at_load_and_trained(tmp_path):
+    """FSR: the 14x14 pretrained position embeddings become 28x28 at load
+    (here a 4x4 grid into 8x8) and are trained; the aggregation keeps its
+    own init (not in the checkpoint)."""
+    small = WSSSViT(
+        img_size=32,
+        patch_size=8,
+        embed_dims=32,
+        num_layers=2,
+        num_heads=2,
+        aux_layer=0)
+    ckpt = str(tmp_path / 'vit.pth')
+    torch.save(dict(state_dict=small.state_dict()), ckpt)
+    model = WSSSViT(
+        img_size=64,
+        patch_size=8,
+        embed_dims=32,
+        num_layers=2,
+        num_heads=2,
+        aux_layer=0,
+        freeze_pos_embed=False,
+        with_mask_token=True,
+        cls_token_from_aggregation=True,
+        init_cfg=dict(type='Pretrained', checkpoint=ckpt))
+    agg = {k: v.clone() for k, v in model.cls_aggregation.state_dict().items()}
+    model.init_weights()
+    assert model.pos_embed.shape == (1, 1 + 64, 32)
+    assert model.pos_embed.requires_grad
+    expected = small.resize_pos_embed(small.pos_embed.detach(), (8, 8), (4, 4),
+                                      'bicubic')
+    torch.testing.assert_close(model.pos_embed.detach(), expected)
+    torch.testing.assert_close(model.layers[0].ln1.weight,
+                               small.layers[0].ln1.weight)
+    for k, v in model.cls_aggregation.state_dict().items():
+        assert torch.equal(v, agg[k]), k
+
+
+def test_aggregation_vit_b16_parameter_count():
+    """ViT-B/16 with FSR's 2-block aggregation and mask token at 224 px."""
+    model = WSSSViT(with_mask_token=True, cls_token_from_aggregation=True)
+    n = sum(p.numel() for p in model.parameters())
+    agg = sum(p.numel() for p in model.cls_aggregation.parameters())
+    print(f'ViT-B/16 + aggregation: {n / 1e6:.2f}M ({agg / 1e6:.2f}M '
+          'aggregation)')
+    assert agg == 2 * (12 * 768 * 768 + 13 * 768)  # 14.18M
+    assert n == 85_798_656 + agg + 768
 
 
 def test_vit_b16_parameter_count():

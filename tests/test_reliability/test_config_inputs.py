@@ -13,7 +13,7 @@ import mmseg_wsss.utils.config_utils as config_utils
 from conftest import REPO_ROOT, num_classes_in
 from mmseg_wsss.utils import iter_dataset_cfgs, load_tool_config
 
-TOCO = osp.join(REPO_ROOT, 'configs', 'toco', 'toco_toy.py')
+TOCO = osp.join(REPO_ROOT, 'configs', 'toco', 'toco-noctc_toy.py')
 CAM = osp.join(REPO_ROOT, 'configs', 'cam_baseline', 'cam_resnet_toy.py')
 DUPL = osp.join(REPO_ROOT, 'configs', 'dupl', 'dupl_toy.py')
 TOY_CLASSES = ('background', 'disc', 'square', 'triangle', 'star', 'cross',

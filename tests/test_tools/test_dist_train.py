@@ -104,10 +104,10 @@ def test_dist_train_equivalent_to_single_process(toy_root, toy_vit_pretrain,
     ranks' losses (each a mean over its batch) is the loss of the 4-image
     batch, and DDP's averaged gradient is the 4-image batch's gradient.
     """
-    single, _ = _probe(str(tmp_path / 'single'), toy_root, 4, 1,
-                       toy_vit_pretrain)
-    dist, log = _probe(str(tmp_path / 'dist'), toy_root, 2, 2,
-                       toy_vit_pretrain)
+    single, _ = _probe(
+        str(tmp_path / 'single'), toy_root, 4, 1, toy_vit_pretrain)
+    dist, log = _probe(
+        str(tmp_path / 'dist'), toy_root, 2, 2, toy_vit_pretrain)
     (one, ) = single
 
     # The launch really was 2-process gloo DDP.
@@ -216,11 +216,22 @@ METHODS = {
     ], ['loss_seg_2', 'loss_dis']),
     'single_stage': ('configs/single_stage/single_stage_toy.py',
                      ['model.train_cfg.seg_start_iter=2'], []),
+    # FSR: random masking, then uncertainty-guided from iteration 2; the
+    # teacher's EMA and the centres across the 2 ranks.
+    'fsr': ('configs/fsr/fsr_toy.py', [
+        'model.train_cfg.seg_start_iter=2',
+        'model.train_cfg.masking.random_iters=2'
+    ], ['loss_seg', 'loss_fsr_class', 'loss_fsr_patch']),
 }
 # Gated losses that are logged but may be 0 this early (the consistency
 # loss needs weak-view confidences above 0.9).
 # The energy loss is ~1e-5 this early: logged, rounded to 0.0000 at times.
-LOGGED = {'toco': ['loss_energy'], 'dupl': ['loss_consist_1', 'loss_consist_2']}
+# ToCo's CTC is ~1e-5 when no local crop is negative (all ROI mass).
+LOGGED = {
+    'toco': ['loss_energy', 'loss_ctc'],
+    'dupl': ['loss_consist_1', 'loss_consist_2'],
+    'fsr': ['loss_energy', 'loss_ptc']
+}
 # 1Stage drops images whose pseudo label misses a class: an untrained model's
 # may all be dropped (loss 0) after 2 iterations.
 LOGGED['single_stage'] = ['loss_seg']
@@ -234,30 +245,33 @@ def test_method_dist_train_across_gates_then_test_with_crf(
     import torch
     config, gates, gated_losses = METHODS[method]
     # The ViT methods start from the toy pretraining (a stand-in here).
-    backbone = {'toco': 'model.network', 'dupl': 'model.network'}
+    backbone = {
+        'toco': 'model.network',
+        'dupl': 'model.network',
+        'fsr': 'model.network'
+    }
     if method in backbone:
         gates = gates + [
             f'{backbone[method]}.backbone.init_cfg.checkpoint='
             f'{toy_vit_pretrain}'
         ]
     work_dir = str(tmp_path / 'work')
-    log = _run(
-        [
-            'bash', 'tools/dist_train.sh', config, '2', '--data-root',
-            toy_root, '--work-dir', work_dir, '--cfg-options',
-            'train_cfg.max_iters=4', 'train_cfg.val_interval=4',
-            'train_dataloader.batch_size=2', 'train_dataloader.num_workers=0',
-            'train_dataloader.persistent_workers=False',
-            'val_dataloader.num_workers=0',
-            'val_dataloader.persistent_workers=False',
-            'test_dataloader.num_workers=0',
-            'test_dataloader.persistent_workers=False',
-            'default_hooks.logger.interval=1',
-            'default_hooks.checkpoint.interval=2', *gates
-        ],
-        PYTHON=sys.executable,
-        PORT=str(_free_port()),
-        OMP_NUM_THREADS='1')
+    log = _run([
+        'bash', 'tools/dist_train.sh', config, '2', '--data-root', toy_root,
+        '--work-dir', work_dir, '--cfg-options', 'train_cfg.max_iters=4',
+        'train_cfg.val_interval=4', 'train_dataloader.batch_size=2',
+        'train_dataloader.num_workers=0',
+        'train_dataloader.persistent_workers=False',
+        'val_dataloader.num_workers=0',
+        'val_dataloader.persistent_workers=False',
+        'test_dataloader.num_workers=0',
+        'test_dataloader.persistent_workers=False',
+        'default_hooks.logger.interval=1',
+        'default_hooks.checkpoint.interval=2', *gates
+    ],
+               PYTHON=sys.executable,
+               PORT=str(_free_port()),
+               OMP_NUM_THREADS='1')
     assert 'Iter(train) [4/4]' in log, log[-5000:]
     last = log[log.index('Iter(train) [4/4]'):].splitlines()[0]
     for name in gated_losses:
@@ -279,12 +293,13 @@ def test_method_dist_train_across_gates_then_test_with_crf(
         assert not glob.glob(osp.join(work_dir, 'best_*.pth'))
 
     test_log = _run([
-        sys.executable, 'tools/test.py', config, ckpt, '--data-root',
-        toy_root, '--work-dir',
-        str(tmp_path / 'test'), '--crf', '--crf-workers', '1',
-        '--cfg-options', 'test_dataloader.num_workers=0',
+        sys.executable, 'tools/test.py', config, ckpt, '--data-root', toy_root,
+        '--work-dir',
+        str(tmp_path / 'test'), '--crf', '--crf-workers', '1', '--cfg-options',
+        'test_dataloader.num_workers=0',
         'test_dataloader.persistent_workers=False'
-    ], OMP_NUM_THREADS='1')
+    ],
+                    OMP_NUM_THREADS='1')
     with open(tmp_path / 'test' / 'metrics.json') as f:
         metrics = json.load(f)
     assert 0 <= metrics['mIoU'] <= 100, test_log[-3000:]

@@ -27,7 +27,7 @@ from mmseg_wsss_light.voc_layout import default_palette
 pytestmark = pytest.mark.usefixtures('one_thread')
 
 CAM = osp.join(REPO_ROOT, 'configs', 'cam_baseline', 'cam_resnet_toy.py')
-TOCO = osp.join(REPO_ROOT, 'configs', 'toco', 'toco_toy.py')
+TOCO = osp.join(REPO_ROOT, 'configs', 'toco', 'toco-noctc_toy.py')
 FAST = [
     'test_dataloader.num_workers=0', 'test_dataloader.persistent_workers=False'
 ]

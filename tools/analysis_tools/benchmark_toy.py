@@ -51,8 +51,10 @@ DEFAULT_CONFIGS = [
     'configs/cam_baseline/cam_resnet_toy.py',
     'configs/single_stage/single_stage_toy.py',
     'configs/cam_baseline/cam_vit_toy.py',
+    'configs/toco/toco-noctc_toy.py',
     'configs/toco/toco_toy.py',
     'configs/dupl/dupl_toy.py',
+    'configs/fsr/fsr_toy.py',
 ]
 SECOND_STAGE = 'configs/second_stage/deeplabv2_toy.py'
 ORACLE = 'configs/second_stage/deeplabv2_toy_oracle.py'
@@ -223,6 +225,15 @@ def do_oracle(data_root: str, row_dir: str) -> None:
         ], osp.join(row_dir, 'test.log'))
 
 
+def row_commit(row_dir: str) -> str:
+    """The commit that started a row (``commit.txt``), or '-'."""
+    path = osp.join(row_dir, 'commit.txt')
+    if not osp.isfile(path):
+        return '-'
+    with open(path) as f:
+        return f.read().strip() or '-'
+
+
 def domain_name(data_root: str) -> str:
     return osp.basename(osp.normpath(data_root))
 
@@ -240,10 +251,7 @@ def table(args) -> str:
         for domain in domains:
             row = osp.join(args.work_dir, domain, name)
             times = train_times(osp.join(row, 'train'))
-            commit = '-'
-            if osp.isfile(osp.join(row, 'commit.txt')):
-                with open(osp.join(row, 'commit.txt')) as f:
-                    commit = f.read().strip()
+            commit = row_commit(row)
             ss = osp.join(row, 'second_stage', 'second_stage_test',
                           'metrics.json')
             lines.append(
@@ -261,7 +269,7 @@ def table(args) -> str:
             f'{domain} | - | - | - | '
             f'{fmt(metric(osp.join(row, "test", "metrics.json")))} | '
             f'{fmt(times["step"], "{:.2f}")} | '
-            f'{fmt(times["wall"], "{:.0f}")} | - |')
+            f'{fmt(times["wall"], "{:.0f}")} | {row_commit(row)} |')
     return '\n'.join(lines) + '\n'
 
 

@@ -16,6 +16,9 @@ warm-up step)::
         --iter 5000 --threads 2
     python tools/analysis_tools/benchmark_train_step.py \\
         configs/toco/toco_toy.py --batch-size 16 --size 96 --iter 2500
+    python tools/analysis_tools/benchmark_train_step.py \\
+        configs/fsr/fsr_vitb_voc.py --batch-size 2 --size 448 \\
+        --iter 5000 --threads 2
     # GPU, fp32 and mixed precision:
     python tools/analysis_tools/benchmark_train_step.py \\
         configs/dupl/dupl_vitb_voc.py --batch-size 4 --device cuda [--amp]
@@ -39,7 +42,7 @@ from mmengine.structures import LabelData  # noqa: E402
 from mmseg.registry import MODELS  # noqa: E402
 from mmseg.structures import SegDataSample  # noqa: E402
 
-from mmseg_wsss.utils import drop_pretrained  # noqa: E402
+from mmseg_wsss.utils import drop_pretrained, num_extra_views  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -66,22 +69,35 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-
-def random_batch(num_classes: int, batch: int, size: int, seed: int):
-    """uint8 images and samples with two present classes each."""
+def random_batch(num_classes: int,
+                 batch: int,
+                 size: int,
+                 seed: int,
+                 views: int = 0):
+    """uint8 images and samples with two present classes each (and
+    ``views`` extra views each, for ToCo's CTC and FSR)."""
     gen = torch.Generator().manual_seed(seed)
     inputs, samples = [], []
     for _ in range(batch):
         inputs.append(
-            torch.randint(0, 256, (3, size, size), generator=gen,
-                          dtype=torch.uint8))
+            torch.randint(
+                0, 256, (3, size, size), generator=gen, dtype=torch.uint8))
         label = torch.zeros(num_classes - 1)
         label[torch.randperm(num_classes - 1, generator=gen)[:2]] = 1
         sample = SegDataSample()
         sample.gt_cls_label = LabelData(data=label)
         sample.set_metainfo(
-            dict(img_shape=(size, size), ori_shape=(size, size),
-                 pad_shape=(size, size), img_box=[0, size, 0, size]))
+            dict(
+                img_shape=(size, size),
+                ori_shape=(size, size),
+                pad_shape=(size, size),
+                img_box=[0, size, 0, size]))
+        if views:
+            sample.views = torch.randint(
+                0,
+                256, (views, 3, size, size),
+                generator=gen,
+                dtype=torch.uint8)
         samples.append(sample)
     return dict(inputs=inputs, data_samples=samples)
 
@@ -101,7 +117,7 @@ def main(argv=None):
     optim_wrapper = build_optim_wrapper(model, optim_cfg)
     MessageHub.get_current_instance().update_info('iter', args.iter)
     data = random_batch(model.num_classes, args.batch_size, args.size,
-                        args.seed)
+                        args.seed, num_extra_views(cfg))
     n_params = sum(p.numel() for p in model.parameters()) / 1e6
 
     def sync():
@@ -110,6 +126,9 @@ def main(argv=None):
 
     times, losses = [], {}
     for step in range(args.warmup + args.repeat):
+        # One iteration per step, so per-iteration work (an EMA teacher's
+        # update) is timed too; the gates stay open.
+        MessageHub.get_current_instance().update_info('iter', args.iter + step)
         sync()
         start = time.perf_counter()
         losses = model.train_step(data, optim_wrapper)
@@ -118,13 +137,14 @@ def main(argv=None):
             times.append(time.perf_counter() - start)
     print(f'{osp.basename(args.config)}: {n_params:.2f}M parameters, '
           f'batch {args.batch_size} x {args.size}^2, iteration {args.iter}, '
-          f'{args.device}' + (f' ({args.threads} threads)' if args.device ==
-                              'cpu' else '') + (', amp' if args.amp else ''))
+          f'{args.device}' +
+          (f' ({args.threads} threads)' if args.device == 'cpu' else '') +
+          (', amp' if args.amp else ''))
     print('step times (s): ' + ', '.join(f'{t:.3f}' for t in times))
     print(f'median step time: {statistics.median(times):.3f} s')
-    print('losses: ' + ', '.join(
-        f'{k} {float(torch.as_tensor(v).detach()):.4f}'
-        for k, v in losses.items()))
+    print('losses: ' +
+          ', '.join(f'{k} {float(torch.as_tensor(v).detach()):.4f}'
+                    for k, v in losses.items()))
     if args.device.startswith('cuda'):
         print(f'peak GPU memory: '
               f'{torch.cuda.max_memory_allocated() / 2**30:.2f} GiB')

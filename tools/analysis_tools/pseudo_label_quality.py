@@ -38,6 +38,8 @@ import mmseg_wsss  # noqa: E402,F401
 import torch  # noqa: E402
 from mmengine.config import DictAction  # noqa: E402
 
+from mmseg_wsss.evaluation.label_map_stats import confusion_matrix  # noqa: E402
+
 IGNORE = 255
 
 
@@ -59,22 +61,18 @@ def accumulate(hist: torch.Tensor,
         ignored_by_class (Tensor, optional): (C,) int64: pseudo-ignored
             pixels per ground-truth class, for :func:`summarize_per_class`.
     """
-    num_classes = hist.shape[0]
-    label, gt = label.flatten().long(), gt.flatten().long()
-    valid = gt != IGNORE
-    label, gt = label[valid], gt[valid]
-    ignored = label == IGNORE
+    # One home for the pixel counting: label_map_stats' (C, C + 1)
+    # confusion matrix, whose last column holds the ignored pixels.
+    C = hist.shape[0]
+    full = torch.from_numpy(
+        confusion_matrix(label.cpu().numpy(), gt.cpu().numpy(), C,
+                         IGNORE)).to(hist)
     counts += torch.stack([
-        valid.sum(), (gt > 0).sum(),
-        ignored.sum(), (ignored & (gt > 0)).sum()
+        full.sum(), full[1:].sum(), full[:, C].sum(), full[1:, C].sum()
     ]).to(counts)
     if ignored_by_class is not None:
-        ignored_by_class += torch.bincount(
-            gt[ignored], minlength=num_classes).to(ignored_by_class)
-    keep = ~ignored
-    hist += torch.bincount(
-        gt[keep] * num_classes + label[keep],
-        minlength=num_classes**2).view(num_classes, num_classes)
+        ignored_by_class += full[:, C].to(ignored_by_class)
+    hist += full[:, :C]
 
 
 def summarize(hist: torch.Tensor, counts: torch.Tensor) -> Dict[str, float]:

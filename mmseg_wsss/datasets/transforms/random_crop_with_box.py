@@ -56,9 +56,8 @@ class RandomCropWithBox(BaseTransform):
               pad_val) -> np.ndarray:
         ch, cw = self.crop_size
         h, w = arr.shape[:2]
-        canvas = np.full((max(h, ch), max(w, cw)) + arr.shape[2:],
-                         pad_val,
-                         dtype=arr.dtype)
+        canvas = np.full(
+            (max(h, ch), max(w, cw)) + arr.shape[2:], pad_val, dtype=arr.dtype)
         canvas[ph:ph + h, pw:pw + w] = arr
         return canvas[y0:y0 + ch, x0:x0 + cw]
 

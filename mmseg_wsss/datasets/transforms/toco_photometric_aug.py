@@ -4,7 +4,7 @@ from typing import Sequence, Tuple
 
 import numpy as np
 from mmcv.transforms import BaseTransform
-from PIL import Image, ImageFilter
+from PIL import Image, ImageFilter, ImageOps
 
 from mmseg_wsss.registry import TRANSFORMS
 
@@ -32,6 +32,9 @@ class ToCoPhotometricAug(BaseTransform):
         blur_prob (float): Defaults to 1.0.
         blur_radius (tuple): Range of the blur radius. Defaults to
             (0.1, 2.0).
+        solarize_prob (float): Probability of PIL's ``solarize`` (threshold
+            128), applied last: ToCo's second global view (p 0.2). Defaults
+            to 0 (the training image).
     """
 
     def __init__(self,
@@ -39,7 +42,8 @@ class ToCoPhotometricAug(BaseTransform):
                  jitter_prob: float = 0.8,
                  gray_prob: float = 0.2,
                  blur_prob: float = 1.0,
-                 blur_radius: Tuple[float, float] = (0.1, 2.0)) -> None:
+                 blur_radius: Tuple[float, float] = (0.1, 2.0),
+                 solarize_prob: float = 0.0) -> None:
         from torchvision.transforms import ColorJitter
         self.color_jitter = ColorJitter(*jitter)
         self.jitter = tuple(jitter)
@@ -47,6 +51,7 @@ class ToCoPhotometricAug(BaseTransform):
         self.gray_prob = gray_prob
         self.blur_prob = blur_prob
         self.blur_radius = tuple(blur_radius)
+        self.solarize_prob = solarize_prob
 
     def transform(self, results: dict) -> dict:
         img = Image.fromarray(np.ascontiguousarray(results['img'][..., ::-1]))
@@ -56,8 +61,12 @@ class ToCoPhotometricAug(BaseTransform):
             img = img.convert('L').convert('RGB')
         if random.random() < self.blur_prob:
             img = img.filter(
-                ImageFilter.GaussianBlur(radius=random.uniform(
-                    *self.blur_radius)))
+                ImageFilter.GaussianBlur(
+                    radius=random.uniform(*self.blur_radius)))
+        # Drawn only when enabled, so the default consumes the same random
+        # numbers as before.
+        if self.solarize_prob > 0 and random.random() < self.solarize_prob:
+            img = ImageOps.solarize(img, threshold=128)
         results['img'] = np.ascontiguousarray(np.asarray(img)[..., ::-1])
         return results
 
@@ -65,4 +74,5 @@ class ToCoPhotometricAug(BaseTransform):
         return (f'{self.__class__.__name__}(jitter={self.jitter}, '
                 f'jitter_prob={self.jitter_prob}, gray_prob={self.gray_prob}, '
                 f'blur_prob={self.blur_prob}, '
-                f'blur_radius={self.blur_radius})')
+                f'blur_radius={self.blur_radius}, '
+                f'solarize_prob={self.solarize_prob})')

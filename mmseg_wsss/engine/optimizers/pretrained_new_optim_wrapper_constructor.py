@@ -32,6 +32,12 @@ class PretrainedNewOptimWrapperConstructor(DefaultOptimWrapperConstructor):
       its ResNets use (1, 1, 10, 10)).
     - ``decay_mult`` (Sequence[float]): same order. Defaults to (1, 0, 1, 0)
       (no weight decay on biases, as the code).
+    - ``flat_no_decay`` (bool): every 1-D parameter (norm weights too)
+      joins the bias groups. Defaults to False. FSR (and timm/DeiT
+      optimisers): ``name.endswith('.bias') or len(shape) == 1``.
+    - ``no_decay_keys`` (Sequence[str]): parameters whose name contains
+      one of these join the bias groups, e.g. FSR's ``('pos_embed',
+      'cls_token', 'mask_token')``. Defaults to ().
 
     Example::
 
@@ -51,6 +57,8 @@ class PretrainedNewOptimWrapperConstructor(DefaultOptimWrapperConstructor):
         self.lr_mults = tuple(paramwise_cfg.pop('lr_mult', (1., 2., 10., 20.)))
         self.decay_mults = tuple(
             paramwise_cfg.pop('decay_mult', (1., 0., 1., 0.)))
+        self.flat_no_decay = bool(paramwise_cfg.pop('flat_no_decay', False))
+        self.no_decay_keys = tuple(paramwise_cfg.pop('no_decay_keys', ()))
         if paramwise_cfg:
             raise KeyError(f'unsupported paramwise_cfg keys: '
                            f'{sorted(paramwise_cfg)}')
@@ -65,11 +73,14 @@ class PretrainedNewOptimWrapperConstructor(DefaultOptimWrapperConstructor):
     def _validate_cfg(self) -> None:
         """Nothing to check beyond ``__init__``."""
 
-    def group_of(self, name: str) -> int:
-        """Index into ``GROUPS`` of a full parameter name."""
+    def group_of(self, name: str, ndim: int = 2) -> int:
+        """Index into ``GROUPS`` of a full parameter name (and its number
+        of dimensions, read with ``flat_no_decay``)."""
         new = any(name == p or name.startswith(p + '.')
                   for p in self.new_prefixes)
-        bias = name.rsplit('.', 1)[-1] == 'bias'
+        bias = name.rsplit(
+            '.', 1)[-1] == 'bias' or (self.flat_no_decay and ndim == 1) or any(
+                k in name for k in self.no_decay_keys)
         return 2 * int(new) + int(bias)
 
     def add_params(self,
@@ -81,7 +92,7 @@ class PretrainedNewOptimWrapperConstructor(DefaultOptimWrapperConstructor):
         groups: Sequence[List] = ([], [], [], [])
         for name, param in module.named_parameters(prefix=prefix):
             if param.requires_grad:
-                groups[self.group_of(name)].append(param)
+                groups[self.group_of(name, param.ndim)].append(param)
         for i, group in enumerate(groups):
             if not group:
                 continue

@@ -22,6 +22,7 @@ from mmseg.utils import ConfigType, OptConfigType
 from torch import Tensor
 
 from mmseg_wsss.registry import MODELS
+from ..utils.class_token_aggregation import ClassTokenAggregation
 from ..utils.fused_multihead_attention import fuse_attention
 
 
@@ -50,9 +51,15 @@ class WSSSViT(VisionTransformer):
     and the MLP residual branch as in timm, while mmseg's layer only puts it
     on the MLP branch), ``freeze_pos_embed=False`` (FSR trains them), and
     ``with_mask_token=True`` (a learnable token that replaces masked patch
-    embeddings before position embeddings are added). FSR's class token from a
-    cross-attention aggregation module (``cls_token_from_aggregation``) is not
-    implemented yet.
+    embeddings before position embeddings are added), and
+    ``cls_token_from_aggregation=True``: FSR's class token outside the
+    self-attention stack (``models/vit.py forward_features``): only the patch
+    tokens (with their position embeddings; the class token gets none) pass
+    the blocks, then :class:`ClassTokenAggregation` (``aggregation_depth``
+    cross-attention blocks, query = the class-token parameter, keys/values =
+    the last block's patch tokens before the final norm) produces the class
+    token, and the final LayerNorm runs on ``[cls, patches]``. The aux map is
+    the aux block's patch tokens, as in the default path.
 
     Args:
         img_size (int | tuple[int, int]): Input size the position embeddings
@@ -96,8 +103,13 @@ class WSSSViT(VisionTransformer):
             softmax path that also averages the unused attention maps (same
             parameters and keys, same outputs up to rounding, about 1.6-1.9x
             faster). Defaults to True.
-        cls_token_from_aggregation (bool): FSR's aggregation module; not
-            implemented. Defaults to False.
+        cls_token_from_aggregation (bool): FSR's aggregation module.
+            Defaults to False.
+        aggregation_depth (int): Cross-attention blocks of the aggregation
+            (FSR ``cls_depth``). Defaults to 2.
+        aggregation_mask (str): 'none' (the released code: the class token
+            attends to every patch token, masked ones included) or 'exclude'
+            (the paper's masked cross-attention). Defaults to 'none'.
         num_fcs (int): Linear layers in each MLP. Defaults to 2.
         norm_eval (bool): Keep norm layers in eval mode. Defaults to False.
         with_cp (bool): Gradient checkpointing of the blocks. Defaults to
@@ -135,19 +147,14 @@ class WSSSViT(VisionTransformer):
                  with_mask_token: bool = False,
                  fused_attention: bool = True,
                  cls_token_from_aggregation: bool = False,
+                 aggregation_depth: int = 2,
+                 aggregation_mask: str = 'none',
                  num_fcs: int = 2,
                  norm_eval: bool = False,
                  with_cp: bool = False,
                  frozen_exclude: Sequence[str] = ('all', ),
                  pretrained: Optional[str] = None,
                  init_cfg: OptConfigType = None) -> None:
-        if cls_token_from_aggregation:
-            raise NotImplementedError(
-                'cls_token_from_aggregation=True (FSR\'s class token from two '
-                'cross-attention blocks over the final patch tokens) is not '
-                'implemented yet; it belongs to the FSR port, a later issue. '
-                'Use the default (the class token of the self-attention '
-                'stack).')
         if not -num_layers <= aux_layer < num_layers:
             raise ValueError(f'aux_layer must index one of the {num_layers} '
                              f'blocks, got {aux_layer}')
@@ -202,6 +209,20 @@ class WSSSViT(VisionTransformer):
             dpr = torch.linspace(0, drop_path_rate, num_layers).tolist()
             for rate, layer in zip(dpr, self.layers):
                 layer.attn.dropout_layer = DropPath(rate)
+
+        self.cls_token_from_aggregation = cls_token_from_aggregation
+        if cls_token_from_aggregation:
+            # Not in a pretrained ViT checkpoint: keeps its own FSR init
+            # (mmseg's Pretrained loading is non-strict).
+            self.cls_aggregation = ClassTokenAggregation(
+                embed_dims,
+                num_heads,
+                depth=aggregation_depth,
+                mlp_ratio=mlp_ratio,
+                qkv_bias=qkv_bias,
+                norm_cfg=norm_cfg,
+                act_cfg=act_cfg,
+                aggregation_mask=aggregation_mask)
 
         if with_mask_token:
             self.mask_token = nn.Parameter(torch.zeros(1, 1, embed_dims))
@@ -330,6 +351,8 @@ class WSSSViT(VisionTransformer):
         cls_tokens = self.cls_token.expand(B, -1, -1)
         x = torch.cat((cls_tokens, x), dim=1)
         x = self._pos_embeding(x, hw_shape, self.pos_embed)
+        if self.cls_token_from_aggregation:
+            return self._forward_aggregation(x[:, 1:], hw_shape, mask)
         if self.pre_norm:
             x = self.pre_ln(x)
 
@@ -348,6 +371,28 @@ class WSSSViT(VisionTransformer):
         aux_map = self._to_map(aux[:, 1:], hw_shape)
         return final_map, aux_map, x[:, 0]
 
+    def _forward_aggregation(
+            self, x: Tensor, hw_shape: Tuple[int, int],
+            mask: Optional[Tensor]) -> Tuple[Tensor, Tensor, Tensor]:
+        """FSR's path: patch tokens (with position embeddings) through the
+        blocks, the class token from the aggregation module, the final
+        norm on both."""
+        if self.pre_norm:
+            x = self.pre_ln(x)
+        aux = None
+        for i, layer in enumerate(self.layers):
+            x = layer(x)
+            if i == self.aux_index:
+                aux = x
+        cls = self.cls_aggregation(self.cls_token, x, mask)
+        x = torch.cat([cls[:, None], x], dim=1)
+        if self.final_norm:
+            x = self.norm1(x)
+        if self.aux_index == self.num_layers - 1:
+            aux = x[:, 1:]
+        return (self._to_map(x[:, 1:],
+                             hw_shape), self._to_map(aux, hw_shape), x[:, 0])
+
     def train(self, mode: bool = True) -> 'WSSSViT':
         """Set train/eval mode; returns ``self`` (mmseg's override does not,
         which breaks ``model.eval()`` chaining)."""
@@ -357,4 +402,6 @@ class WSSSViT(VisionTransformer):
     def extra_repr(self) -> str:
         return (f'aux_layer={self.aux_layer}, '
                 f'freeze_pos_embed={self.freeze_pos_embed}, '
-                f'with_mask_token={self.with_mask_token}')
+                f'with_mask_token={self.with_mask_token}, '
+                f'cls_token_from_aggregation='
+                f'{self.cls_token_from_aggregation}')

@@ -1,9 +1,9 @@
 # Copyright (c) OpenMMLab. All rights reserved.
-from typing import Dict, Sequence, Tuple
+from typing import Dict, Optional, Sequence, Tuple
 
 import torch
 from mmengine.model import BaseModule
-from mmseg.utils import ConfigType, OptMultiConfig, SampleList
+from mmseg.utils import (ConfigType, OptConfigType, OptMultiConfig, SampleList)
 from torch import Tensor
 
 from mmseg_wsss.registry import MODELS
@@ -21,7 +21,13 @@ class ToCoNetwork(BaseModule):
 
         image -> WSSSViT -> final tokens ─ GMP classifier (cls_head)
                          │                └ LargeFOV head (decode_head)
-                         └ aux tokens ─── GMP aux classifier (aux_cls_head)
+                         ├ aux tokens ─── GMP aux classifier (aux_cls_head)
+                         └ class token (+ final tokens) ─ proj_head (DINO)
+
+    The optional projector ``proj_head`` (a :class:`DINOHead`) maps class
+    tokens (ToCo's class-token contrast, :meth:`project_cls`) or all tokens
+    (FSR, :meth:`project_tokens`) to the space the self-distillation losses
+    compare in.
 
     Args:
         backbone (dict): :class:`WSSSViT` config (returns the final token
@@ -31,6 +37,8 @@ class ToCoNetwork(BaseModule):
         aux_cls_head (dict): :class:`CAMClsHead` on the auxiliary tokens
             (``in_index=1``).
         decode_head (dict): :class:`LargeFOVHead` config.
+        proj_head (dict, optional): :class:`DINOHead` config (ToCo CTC:
+            1024-way; FSR: 4096-way). Defaults to None (no projector).
         init_cfg (dict, optional): Initialisation config.
     """
 
@@ -39,18 +47,58 @@ class ToCoNetwork(BaseModule):
                  cls_head: ConfigType,
                  aux_cls_head: ConfigType,
                  decode_head: ConfigType,
+                 proj_head: OptConfigType = None,
                  init_cfg: OptMultiConfig = None) -> None:
         super().__init__(init_cfg=init_cfg)
         self.backbone = MODELS.build(backbone)
         self.cls_head = MODELS.build(cls_head)
         self.aux_cls_head = MODELS.build(aux_cls_head)
         self.decode_head = MODELS.build(decode_head)
+        self.proj_head = MODELS.build(proj_head) if proj_head else None
         self.num_classes = self.decode_head.num_classes
         self.align_corners = self.decode_head.align_corners
 
-    def extract_feat(self, inputs: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
-        """(final map (B, D, h, w), aux map (B, D, h, w), class token)."""
-        return self.backbone(inputs)
+    def extract_feat(
+            self,
+            inputs: Tensor,
+            mask: Optional[Tensor] = None) -> Tuple[Tensor, Tensor, Tensor]:
+        """(final map (B, D, h, w), aux map (B, D, h, w), class token).
+
+        ``mask`` (B, h*w) bool replaces masked patch embeddings by the
+        backbone's mask token (FSR).
+        """
+        if mask is None:
+            return self.backbone(inputs)
+        return self.backbone(inputs, mask=mask)
+
+    def forward(
+            self,
+            inputs: Tensor,
+            mask: Optional[Tensor] = None) -> Tuple[Tensor, Tensor, Tensor]:
+        """The backbone features (:meth:`extract_feat`); an EMA teacher of
+        the network runs this."""
+        return self.extract_feat(inputs, mask)
+
+    def _check_proj_head(self) -> None:
+        if self.proj_head is None:
+            raise RuntimeError('this network has no proj_head: add a '
+                               'DINOHead config as network.proj_head')
+
+    def project_cls(self, cls_token: Tensor) -> Tensor:
+        """(B, K) projected class tokens (ToCo's CTC head)."""
+        self._check_proj_head()
+        return self.proj_head(cls_token)
+
+    def project_tokens(self, feats: Tuple[Tensor, Tensor, Tensor]) -> Tensor:
+        """(B, 1 + h*w, K) projection of the class token followed by the
+        final patch tokens in raster order (FSR's projector on all tokens).
+        """
+        self._check_proj_head()
+        final_map, _, cls_token = feats
+        tokens = torch.cat(
+            [cls_token[:, None],
+             final_map.flatten(2).transpose(1, 2)], dim=1)
+        return self.proj_head(tokens)
 
     def seg_logits(self, inputs: Tensor) -> Tensor:
         """(B, C, h, w) segmentation logits at the token resolution."""

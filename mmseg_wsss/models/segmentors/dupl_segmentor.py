@@ -373,8 +373,8 @@ class DuPLSegmentor(ToCoSegmentor):
             for k, value in enumerate(scores, start=1)
         }
         branch = self.test_branch()
-        main = self.mean_scores(scores) if branch == 'mean' else scores[
-            branch - 1]
+        main = self.mean_scores(scores) if branch == 'mean' else scores[branch
+                                                                        - 1]
         return main, extra
 
     def inference(self,

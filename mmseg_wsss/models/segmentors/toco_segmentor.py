@@ -10,7 +10,8 @@ from torch import Tensor
 from mmseg_wsss.registry import MODELS
 from ..networks import ToCoNetwork
 from ..postprocess import fuse_max_over_scales
-from ..wsss import (PAR, cam_score_map, cam_to_label, mask_outside_box,
+from ..wsss import (PAR, EMATeacher, cam_score_map, cam_to_label,
+                    cam_to_roi_mask, crop_from_roi, mask_outside_box,
                     multi_scale_cam, present_classes, ptc_label_from_cam,
                     refine_cams_with_bkg)
 from .wsss_segmentor import WSSSSegmentor
@@ -20,9 +21,9 @@ TEST_OUTPUTS = ('seg', 'cam')
 
 @MODELS.register_module()
 class ToCoSegmentor(WSSSSegmentor):
-    """ToCo (CVPR 2023) with patch token contrast (PTC), without its
-    class-token contrast: the substrate DuPL and FSR build on, and DuPL's
-    Table 4 baseline.
+    """ToCo (CVPR 2023): patch token contrast (PTC) and, with ``loss_ctc``,
+    class-token contrast (CTC); without CTC it is the substrate DuPL builds
+    on and DuPL's Table 4 baseline.
 
     .. code:: text
 
@@ -30,14 +31,19 @@ class ToCoSegmentor(WSSSSegmentor):
                              │               └ LargeFOV ─ loss_seg (+ energy)
                              │                 vs PAR-refined CAM labels
                              ├ aux tokens ─── aux classifier ─ loss_cls_aux
-                             └ final tokens ─ PTC vs aux-CAM token labels
+                             ├ final tokens ─ PTC vs aux-CAM token labels
+                             └ class tokens of 2 global views + 8 local
+                               crops ─ proj_head ─ CTC vs EMA proj_head
 
     Per iteration: both classification losses; the no-grad multi-scale +
     flip CAMs of both classifiers (:meth:`training_cams`); PTC on the final
     tokens against aux-CAM token labels (:meth:`ptc_loss`); from the
     segmentation gate on, the PAR-refined CAM pseudo label
     (:meth:`refine_label`) supervises the LargeFOV head. ToCo's COCO stages
-    take the labels from the aux CAM until ``aux_label_end_iter``.
+    take the labels from the aux CAM until ``aux_label_end_iter``. With
+    ``loss_ctc``, :meth:`ctc_loss` contrasts the class tokens of the image,
+    of a second global view and of local crops cut around uncertain regions
+    of the aux CAM, through the network's ``proj_head`` and its EMA teacher.
 
     :meth:`visual_maps`: both training CAMs, the thresholded label CAM
     before PAR and the pseudo label after it.
@@ -52,7 +58,14 @@ class ToCoSegmentor(WSSSSegmentor):
         loss_seg (dict): :class:`BgFgSegLoss` config (weight 0.1).
         loss_energy (dict, optional): :class:`DenseEnergyLoss` config
             (weight 0.05); None switches it off.
-        train_cfg (dict): ``cam_scales``, ``high_thr``, ``low_thr`` (the
+        loss_ctc (dict, optional): :class:`ClassTokenContrastLoss` config
+            (weight 0.5, temperature 0.5 VOC / 1.0 COCO); needs the
+            network's ``proj_head`` and two extra views per image from the
+            pipeline (``AddView``: the second global view, then the copy the
+            local crops are cut from). None (default): ToCo without CTC.
+        train_cfg (dict): ``ctc`` (``start_iter``, EMA ``momentum`` 0.9,
+            ``num_local_crops`` 8, ``local_crop_size`` 96, ``neg_ratio``
+            0.2), ``cam_scales``, ``high_thr``, ``low_thr`` (the
             label thresholds), ``par`` (:class:`PAR` arguments), the gates
             ``seg_start_iter`` (segmentation and energy), ``ptc_start_iter``
             and ``aux_label_end_iter`` (None: no gate / no aux-label stage),
@@ -75,7 +88,17 @@ class ToCoSegmentor(WSSSSegmentor):
         ptc_start_iter=None,
         aux_label_end_iter=None,
         gate_rule='after',
-        par=dict(dilations=(1, 2, 4, 8, 12, 24), num_iter=10, w1=0.3, w2=0.01))
+        par=dict(dilations=(1, 2, 4, 8, 12, 24), num_iter=10, w1=0.3, w2=0.01),
+        # Class-token contrast (read only with loss_ctc; notes 1.6): on from
+        # iteration 0 on VOC (COCO: with PTC, after 12k), the teacher head an
+        # EMA of the student head with a constant m 0.9, 8 local 96 px crops,
+        # a crop negative at an ROI fraction <= 0.2.
+        ctc=dict(
+            start_iter=None,
+            momentum=0.9,
+            num_local_crops=8,
+            local_crop_size=96,
+            neg_ratio=0.2))
     DEFAULT_TEST_CFG = dict(
         WSSSSegmentor.DEFAULT_TEST_CFG,
         output='seg',
@@ -101,6 +124,7 @@ class ToCoSegmentor(WSSSSegmentor):
                  loss_seg: ConfigType = dict(
                      type='BgFgSegLoss', loss_weight=0.1),
                  loss_energy: OptConfigType = None,
+                 loss_ctc: OptConfigType = None,
                  train_cfg: OptConfigType = None,
                  test_cfg: OptConfigType = None,
                  data_preprocessor: OptConfigType = None,
@@ -121,11 +145,33 @@ class ToCoSegmentor(WSSSSegmentor):
         self.num_classes = first.num_classes
         self.align_corners = first.align_corners
         self.par = PAR(**self.train_cfg.par)
+        self.loss_ctc = None
+        if loss_ctc:
+            self.build_ctc(loss_ctc)
 
     # Networks ----------------------------------------------------------
     def build_networks(self, network: ConfigType) -> None:
         """Build the network(s) the method trains."""
         self.network = MODELS.build(network)
+
+    def build_ctc(self, loss_ctc: ConfigType) -> None:
+        """The CTC loss and the EMA teacher of the network's projector.
+
+        ToCo's teacher head is a copy of the student head updated before
+        each forward with ``t = m * t + (1 - m) * s`` (m 0.9), the encoder
+        shared. The teacher is synchronised with the student head at its
+        first update (the code copies it at construction; both give the
+        student head at the first CTC iteration).
+        """
+        if self.network.proj_head is None:
+            raise ValueError('loss_ctc needs a projector: add '
+                             'network.proj_head (a DINOHead config, ToCo: '
+                             'out_dim 1024)')
+        self.loss_ctc = MODELS.build(loss_ctc)
+        self.ctc_teacher = EMATeacher(
+            self.network.proj_head,
+            momentum=self.train_cfg.ctc.momentum,
+            schedule='constant')
 
     @property
     def networks(self) -> List[ToCoNetwork]:
@@ -182,6 +228,75 @@ class ToCoSegmentor(WSSSSegmentor):
             low_thr=self.train_cfg.low_thr,
             img_box=img_box)
 
+    def ctc_loss(self, inputs: Tensor, data_samples: SampleList,
+                 cls_token: Tensor, aux_cam: Tensor,
+                 cls_label: Tensor) -> Tensor:
+        """ToCo's class-token contrast (notes 1.6).
+
+        Global views: the training image (its class token ``cls_token``
+        from the training forward) and the pipeline's second global view;
+        8 local crops are cut from the pipeline's third view (a jittered
+        copy of the training crop) around pixels whose aux-CAM ROI is not
+        confident foreground. The teacher's global tokens are the student's,
+        detached: the code runs the shared encoder a second time on the
+        global views, which gives the same values as long as the backbone
+        has no drop path or dropout (ToCo's); otherwise a separate no-grad
+        pass is run.
+
+        Args:
+            inputs (Tensor): (B, 3, H, W) training images.
+            data_samples (list[SegDataSample]): With 2 packed views each.
+            cls_token (Tensor): (B, D) class tokens of ``inputs``.
+            aux_cam (Tensor): (B, C-1, H, W) normalised aux CAMs.
+            cls_label (Tensor): (B, C-1) image labels.
+
+        Returns:
+            Tensor: The weighted CTC loss.
+        """
+        cfg = self.train_cfg
+        network = self.network
+        global_view, local_source = self.extra_views(
+            data_samples, inputs, 2, 'ToCo\'s class-token contrast')
+        roi = cam_to_roi_mask(aux_cam, cls_label, cfg.low_thr, cfg.high_thr)
+        local, positive = crop_from_roi(
+            local_source,
+            roi,
+            num_crops=cfg.ctc.num_local_crops,
+            crop_size=cfg.ctc.local_crop_size,
+            neg_ratio=cfg.ctc.neg_ratio)
+        B, V = positive.shape
+        self.ctc_teacher.update(network.proj_head)
+        global_cls = torch.cat(
+            [cls_token, network.extract_feat(global_view)[2]])  # (2B, D)
+        local_cls = network.extract_feat(local.flatten(0, 1))[2]  # (B*V, D)
+        if self.stochastic_backbone(network):
+            with torch.no_grad():
+                teacher_cls = torch.cat([
+                    network.extract_feat(x)[2] for x in (inputs, global_view)
+                ])
+        else:
+            teacher_cls = global_cls.detach()
+        # Views are view-major in the code: (2B, K) -> (B, 2, K).
+        teacher = self.ctc_teacher(teacher_cls).view(2, B, -1).transpose(0, 1)
+        student_global = network.project_cls(global_cls).view(2, B, -1)
+        student = torch.cat([
+            student_global.transpose(0, 1),
+            network.project_cls(local_cls).view(B, V, -1)
+        ],
+                            dim=1)
+        positive = torch.cat([positive.new_ones(B, 2), positive], dim=1)
+        return self.loss_ctc(student, teacher, positive)
+
+    @staticmethod
+    def stochastic_backbone(network: ToCoNetwork) -> bool:
+        """Whether the backbone's training forward is random (drop path or
+        dropout), so a repeated pass does not give the same tokens."""
+        if not network.training:
+            return False
+        return any(m.p > 0 if isinstance(m, torch.nn.Dropout
+                                         ) else getattr(m, 'drop_prob', 0.) > 0
+                   for m in network.backbone.modules())
+
     def energy_loss(self, inputs: Tensor, seg_logits: Tensor, label: Tensor,
                     img_box: List) -> Tensor:
         """Dense energy (rloss) of the upsampled softmax on the image."""
@@ -213,6 +328,15 @@ class ToCoSegmentor(WSSSSegmentor):
 
         losses[self.loss_ptc.loss_name] = self.gated(cfg.ptc_start_iter, ptc,
                                                      feats[0])
+        if self.loss_ctc is not None:
+
+            def ctc() -> Tensor:
+                return self.ctc_loss(inputs, data_samples, feats[2], aux_cam,
+                                     cls_label)
+
+            losses[self.loss_ctc.loss_name] = self.gated(
+                cfg.ctc.start_iter, ctc,
+                [feats[2]] + list(self.network.proj_head.parameters()))
 
         seg_logits = self.network.decode_head(feats)
         if not self.gate_open(cfg.seg_start_iter):

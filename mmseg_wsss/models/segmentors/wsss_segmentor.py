@@ -10,7 +10,7 @@ from mmseg.utils import SampleList
 from torch import Tensor
 
 from ..postprocess import CRFPostProcessor
-from ..utils import denormalize_images, merge_cfg
+from ..utils import denormalize_images, merge_cfg, normalize_images
 from ..wsss import (CLS_SOURCES, IGNORE_INDEX, at_iteration, is_active,
                     stack_cls_labels)
 
@@ -42,7 +42,9 @@ class WSSSSegmentor(BaseSegmentor):
         init_cfg (dict, optional): Initialisation config.
     """
     DEFAULT_TRAIN_CFG: Mapping = dict()
-    DEFAULT_TEST_CFG: Mapping = dict(mode='whole', crf=None)
+    # ``val``: test settings that in-training validation uses instead (see
+    # :meth:`val_step`); tools/test.py never reads it.
+    DEFAULT_TEST_CFG: Mapping = dict(mode='whole', crf=None, val=None)
     # Panel titles of the keys of visual_maps().
     VISUAL_MAP_TITLES: Mapping[str, str] = dict(
         cam='CAM',
@@ -68,8 +70,33 @@ class WSSSSegmentor(BaseSegmentor):
                              f'{CLS_SOURCES}, got {cls_source!r}')
         self.crf_postprocessor = CRFPostProcessor.build(
             self.test_cfg.get('crf'))
+        val = self.test_cfg.get('val') or {}
+        allowed = set(self.test_cfg) - {'val', 'crf', 'mode'}
+        if set(val) - allowed:
+            raise KeyError(f'test_cfg.val overrides test settings; unknown '
+                           f'keys {sorted(set(val) - allowed)}, allowed: '
+                           f'{sorted(allowed)}')
         if self.LEGACY_KEY_PREFIXES:
             self._register_load_state_dict_pre_hook(self._upgrade_legacy_keys)
+
+    # Validation --------------------------------------------------------
+    def val_step(self, data: Union[dict, tuple, list]) -> list:
+        """In-training validation, with ``test_cfg.val``'s settings.
+
+        ``test_cfg.val`` (e.g. ``dict(scales=(1.0, ), flip=False)``, the
+        authors' cheap protocol: single scale, no flip) replaces those test
+        settings while the Runner validates; ``tools/test.py`` (``test_step``)
+        keeps the full protocol of every published number.
+        """
+        val = self.test_cfg.get('val')
+        if not val:
+            return super().val_step(data)
+        saved = {k: self.test_cfg[k] for k in val}
+        self.test_cfg.update(val)
+        try:
+            return super().val_step(data)
+        finally:
+            self.test_cfg.update(saved)
 
     # Checkpoints of earlier layouts ------------------------------------
     def _upgrade_legacy_keys(self, state_dict: dict, prefix: str,
@@ -133,6 +160,47 @@ class WSSSSegmentor(BaseSegmentor):
     def img_boxes(data_samples: SampleList) -> List:
         """Per image ``[h0, h1, w0, w1]`` valid box of a padded crop."""
         return [s.metainfo.get('img_box') for s in data_samples]
+
+    def extra_views(self, data_samples: SampleList, like: Tensor,
+                    num_views: int, needed_by: str) -> List[Tensor]:
+        """The first ``num_views`` extra views the pipeline packed beside
+        each image (``data_sample.views``, see :class:`AddView`), as
+        normalised network inputs.
+
+        Args:
+            data_samples (list[SegDataSample]): The batch's samples.
+            like (Tensor): The batch inputs (device).
+            num_views (int): Views the caller needs.
+            needed_by (str): What needs them, for the error message.
+
+        Returns:
+            list[Tensor]: ``num_views`` tensors (B, 3, H, W).
+
+        Raises:
+            ValueError: A sample has fewer views than ``num_views``.
+        """
+        views = [s.get('views') for s in data_samples]
+        have = min(0 if v is None else v.shape[0] for v in views)
+        if have < num_views:
+            raise ValueError(
+                f'{needed_by} needs {num_views} extra view(s) of each '
+                f'training image, but a sample has {have}: add AddView '
+                'steps to the training pipeline (see the method\'s config '
+                'and its README), and pack them with PackWSSSInputs')
+        stacked = torch.stack([v[:num_views] for v in views]).to(like.device)
+        out = []
+        for i in range(num_views):
+            view = normalize_images(stacked[:, i], self.data_preprocessor)
+            # Padded at the bottom/right like the batch inputs (the
+            # preprocessor's ``size``), with its pad value.
+            pad_h = like.shape[-2] - view.shape[-2]
+            pad_w = like.shape[-1] - view.shape[-1]
+            if pad_h > 0 or pad_w > 0:
+                view = torch.nn.functional.pad(
+                    view, (0, max(pad_w, 0), 0, max(pad_h, 0)),
+                    value=float(self.data_preprocessor.pad_val))
+            out.append(view)
+        return out
 
     def images_01(self, inputs: Tensor) -> Tensor:
         """Normalised inputs back to RGB in [0, 1] (PAR, PAMR, energy)."""

@@ -26,3 +26,28 @@ def denormalize_images(inputs: Tensor, data_preprocessor) -> Tensor:
     """
     pre = data_preprocessor
     return ((inputs * pre.std + pre.mean) / 255.).clamp(0, 1)
+
+
+def normalize_images(images: Tensor, data_preprocessor) -> Tensor:
+    """Pipeline images to network inputs, as ``SegDataPreProcessor`` does.
+
+    For the extra views a training pipeline packs beside the image
+    (``data_sample.views``, see :class:`AddView`): the preprocessor only
+    handles ``inputs``, so the model converts its views itself, with the
+    same channel order and ``mean``/``std``.
+
+    Args:
+        images (Tensor): (B, 3, H, W) images as the pipeline packs them
+            (uint8, BGR when ``bgr_to_rgb`` is set).
+        data_preprocessor: The segmentor's ``SegDataPreProcessor``.
+
+    Returns:
+        Tensor: (B, 3, H, W) float32 normalised images.
+    """
+    pre = data_preprocessor
+    x = images.float()
+    if getattr(pre, 'channel_conversion', False):
+        x = x[:, [2, 1, 0]]
+    if getattr(pre, '_enable_normalize', True):
+        x = (x - pre.mean) / pre.std
+    return x

@@ -44,3 +44,7 @@ __all__ += [
     'ema_momentum', 'teacher_temperature', 'EMATeacher', 'cam_to_roi_mask',
     'crop_from_roi', 'MASKING_FORMS', 'UncertaintyMasking'
 ]
+from .reliable_label import rrm_reliable_label  # noqa: E402
+from .schedule import pulse_high  # noqa: E402
+
+__all__ += ['rrm_reliable_label', 'pulse_high']

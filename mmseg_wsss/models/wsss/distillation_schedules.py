@@ -28,7 +28,11 @@ def ema_momentum(iteration: int,
       for ``0 <= i < max_iters``, and ``end`` from ``max_iters`` on (the
       code appends 1.0 after ``fsr_iters``). ``m(0) = start``; ``end`` is
       never reached inside the schedule (the code's
-      ``np.arange(max_iters) / max_iters``).
+      ``np.arange(max_iters) / max_iters``). The same half-cosine as
+      :func:`.thresholds.cosine_threshold`, written in the FSR code's
+      arithmetic order (``end + 0.5 * (start - end) * (1 + cos)``) so
+      that ``m`` equals the code's float64 value bit for bit; DuPL's
+      threshold keeps its own code's order.
 
     Note the convention: ``m`` weighs the *teacher*. mmengine's
     ``ExponentialMovingAverage(momentum=...)`` weighs the *student*, i.e.

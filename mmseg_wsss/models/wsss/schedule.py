@@ -68,3 +68,28 @@ def at_iteration(iteration: Optional[int]) -> Iterator[None]:
             hub.update_info('iter', old)
         else:
             hub.pop_info('iter', None)
+
+
+def pulse_high(iteration: int, period: int, high_iters: int) -> bool:
+    """Whether a pulse-width (square) wave is high at ``iteration``.
+
+    ASDT's alternate signal (paper Sec. 3): a wave of period ``T`` whose
+    first ``T_h`` iterations of each period are high (the class teacher
+    teaches) and the other ``T_l = T - T_h`` low (the segmentation teacher
+    does); ``tau = T / T_h`` (paper: T 150 with tau 5 in the set-up, 6 best
+    in Fig. 5). The released code's ``(iter // (T // N)) % N == 0`` with
+    ``N = 6`` is this wave with ``T_h = T / N = 25``, high first. Read with
+    the MessageHub's iteration it survives ``--resume``.
+
+    Args:
+        iteration (int): 0-based training iteration.
+        period (int): ``T`` (>= 1).
+        high_iters (int): ``T_h`` in [0, T].
+
+    Returns:
+        bool: True on the high level.
+    """
+    if period < 1 or not 0 <= high_iters <= period:
+        raise ValueError(f'need period >= 1 and 0 <= high_iters <= period, '
+                         f'got period={period}, high_iters={high_iters}')
+    return iteration % period < high_iters
