@@ -103,6 +103,13 @@ sys.exit('vit-tiny-p8_toy-pretrain.pth' not in Config.fromfile(sys.argv[1]).pret
     "$CONFIG"; then
   bash tools/pretrain_toy_vit.sh
 fi
+# RRM and ASDT start from the toy CAM baseline's classifier (trained on
+# data/toy): make it once.
+if "$PY" -c "import sys; from mmengine import Config; \
+sys.exit('cam_r18-tiny_toy.pth' not in Config.fromfile(sys.argv[1]).pretty_text)" \
+    "$CONFIG"; then
+  bash tools/pretrain_toy_resnet.sh
+fi
 
 # A fresh run each time: the quick start measures the whole job. Checked
 # again: the folder may have changed during the setup.

@@ -44,7 +44,13 @@ BACKBONE_PARAMS = {
     24.20,
 }
 # Whole-model sizes stated by the notes.
-MODEL_PARAMS = {'single_stage_wr38_voc.py': 137.97}
+MODEL_PARAMS = {
+    'single_stage_wr38_voc.py': 137.97,
+    # RRM: WideResNet-38, classifier 4096 x 20, head 4096-512-21 (3x3, 3x3);
+    # ASDT: a second head.
+    'rrm_wr38_voc.py': 124.13,
+    'asdt_wr38_voc.py': 143.10,
+}
 # Heads of mmseg's second-stage models, counted from mmseg 1.2.2 (21
 # classes): DeepLabV3+ (separable ASPP + decoder) with its FCN auxiliary
 # head; SegFormer's all-MLP head at mmseg's 256 channels.
@@ -124,6 +130,10 @@ def test_every_config_is_collected():
 def test_config_builds(config):
     cfg, model = build(config)
     n = sum(p.numel() for p in model.parameters()) / 1e6
+    trainable = sum(p.numel()
+                    for p in model.parameters() if p.requires_grad) / 1e6
+    print(f'{osp.basename(config)}: {n:.2f}M parameters, '
+          f'{trainable:.2f}M trainable')
     if cfg.model.type in ('DuPLSegmentor', 'FSRSegmentor'):
         n /= 2  # two ToCo networks; FSR: the student and its EMA copy
     extra = 0.
@@ -163,6 +173,12 @@ def test_config_builds(config):
     elif head_type in MMSEG_HEAD_PARAMS:
         assert cfg.model.decode_head.num_classes == 21
         expected += MMSEG_HEAD_PARAMS[head_type]
+    elif head_type == 'RRMSegHead':  # two 3x3 with bias; ASDT: two heads
+        h = cfg.model.decode_head
+        c = h.get('channels', 512)
+        heads = 2 if cfg.model.type == 'ASDTSegmentor' else 1
+        expected += heads * (h.in_channels * c * 9 + c +
+                             c * h.num_classes * 9 + h.num_classes) / 1e6
     elif 'decode_head' in cfg.model:  # LargeFOV: 3x3, 3x3, 1x1, no bias
         h = cfg.model.decode_head
         expected += (h.in_channels * h.channels * 9 + h.channels**2 * 9 +
@@ -283,6 +299,8 @@ FULL_SIZE_STEP = [
     'dupl/dupl_vitb_voc.py',
     'fsr/fsr_vitb_voc.py',
     'single_stage/single_stage_wr38_voc.py',
+    'rrm/rrm_wr38_voc.py',
+    'asdt/asdt_wr38_voc.py',
 ]
 
 
@@ -326,3 +344,12 @@ def test_full_size_loss_step(config):
         # image's class (the image is dropped, as in the code).
         assert {'loss_cls', 'loss_seg'} <= set(losses)
         assert losses['loss_seg'].requires_grad
+    if config.startswith(('rrm', 'asdt')):
+        # The reliable label (two CRFs of the multi-scale CAMs) and, for
+        # ASDT past start_iter in the low level (10**6 % 150 = 100 >= 30),
+        # the student's B^st.
+        assert {'loss_cls', 'loss_seg', 'loss_energy'} <= set(losses)
+        assert losses['time_crf'] > 0
+        if config.startswith('asdt'):
+            assert model.student_teacher(10**6) == 'seg'
+            assert {'loss_seg_student', 'loss_energy_student'} <= set(losses)

@@ -222,6 +222,17 @@ METHODS = {
         'model.train_cfg.seg_start_iter=2',
         'model.train_cfg.masking.random_iters=2'
     ], ['loss_seg', 'loss_fsr_class', 'loss_fsr_patch']),
+    # RRM: the reliable label's CRFs in every iteration. ASDT: the student
+    # alternates from iteration 1 with a period of 2 (T_h 1): the seg
+    # teacher's CRF label at iterations 1 and 3, the class teacher's at 0
+    # and 2. Both from scratch here (no toy CAM checkpoint).
+    'rrm': ('configs/rrm/rrm_toy.py', ['load_from=None'],
+            ['loss_cls', 'loss_seg', 'time_crf']),
+    'asdt': ('configs/asdt/asdt_toy.py', [
+        'load_from=None', 'model.train_cfg.alternation.start_iter=1',
+        'model.train_cfg.alternation.period=2',
+        'model.train_cfg.alternation.tau=2'
+    ], ['loss_seg', 'loss_seg_student']),
 }
 # Gated losses that are logged but may be 0 this early (the consistency
 # loss needs weak-view confidences above 0.9).
@@ -230,7 +241,9 @@ METHODS = {
 LOGGED = {
     'toco': ['loss_energy', 'loss_ctc'],
     'dupl': ['loss_consist_1', 'loss_consist_2'],
-    'fsr': ['loss_energy', 'loss_ptc']
+    'fsr': ['loss_energy', 'loss_ptc'],
+    'rrm': ['loss_energy'],
+    'asdt': ['loss_energy', 'loss_energy_student', 'pw_high']
 }
 # 1Stage drops images whose pseudo label misses a class: an untrained model's
 # may all be dropped (loss 0) after 2 iterations.
@@ -279,6 +292,15 @@ def test_method_dist_train_across_gates_then_test_with_crf(
         assert value != 0, (name, last)
     for name in LOGGED[method]:
         assert f'{name}: ' in last, (name, last)
+    if method == 'asdt':
+        # The alternate signal of each iteration (0-based 0..3 -> lines
+        # 1..4): class, seg, class, seg teacher.
+        lines = [
+            log[log.index(f'Iter(train) [{i}/4]'):].splitlines()[0]
+            for i in range(1, 5)
+        ]
+        highs = [float(x.split('pw_high: ')[1].split()[0]) for x in lines]
+        assert highs == [1., 0., 1., 0.], highs
     ckpt = osp.join(work_dir, 'iter_4.pth')
     state = torch.load(ckpt, map_location='cpu', weights_only=True)
     assert state['meta']['iter'] == 4

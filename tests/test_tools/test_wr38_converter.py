@@ -146,6 +146,40 @@ def test_full_1stage_model_lands_on_the_segmentor():
                        official['b7.conv_branch1.weight'])
 
 
+@pytest.mark.parametrize('kind', ['psa_classifier', 'asdt'])
+def test_psa_classifier_and_asdt_model_land_on_the_segmentor(kind):
+    """PSA's res38_cls.pth (backbone + fc8, RRM's start) and a released
+    ASDT model (+ fc8_seg_conv1-4: seg teacher and student)."""
+    cfg = Config.fromfile(
+        osp.join(REPO_ROOT, 'configs', 'asdt', 'asdt_wr38_voc.py'))
+    model = MODELS.build(cfg.model)
+    official = public_wr38_state_dict()
+    gen = torch.Generator().manual_seed(0)
+    official['fc8.weight'] = torch.randn(20, 4096, 1, 1, generator=gen)
+    if kind == 'asdt':
+        for i, (cin, cout) in enumerate([(4096, 512), (512, 21)] * 2, 1):
+            official[f'fc8_seg_conv{i}.weight'] = torch.randn(
+                cout, cin, 3, 3, generator=gen)
+            official[f'fc8_seg_conv{i}.bias'] = torch.randn(
+                cout, generator=gen)
+    out, full = wr38.convert_wr38(official, verbose=False)
+    assert full
+    missing, unexpected = model.load_state_dict(out, strict=False)
+    assert not unexpected
+    heads = ('decode_head.', 'student_head.')
+    if kind == 'asdt':
+        assert not missing
+        assert torch.equal(model.student_head.conv2.bias,
+                           official['fc8_seg_conv4.bias'])
+        assert torch.equal(model.decode_head.conv1.weight,
+                           official['fc8_seg_conv1.weight'])
+    else:  # the heads start from their init
+        assert missing and all(k.startswith(heads) for k in missing)
+    assert torch.equal(model.cls_head.classifier.weight,
+                       official['fc8.weight'])
+    assert torch.equal(model.backbone.conv1a.weight, official['conv1a.weight'])
+
+
 def test_command_line(tmp_path):
     src, dst = tmp_path / 'in.pth', tmp_path / 'out' / 'wr38.pth'
     torch.save(public_wr38_state_dict(), src)

@@ -23,6 +23,20 @@ Two inputs are recognised:
    ``tools/test.py configs/single_stage/single_stage_wr38_voc.py OUT``, so
    the official model can be evaluated (and compared) here.
 
+3. **PSA's VOC-trained classifier** (``res38_cls.pth``, where RRM and ASDT
+   start; official_code_notes 5.1): the backbone plus ``fc8.weight``
+   (20 x 4096 x 1 x 1, no bias), which becomes the CAM classifier
+   ``cls_head.classifier.weight``; written as an mmengine checkpoint for the
+   RRM / ASDT configs' ``load_from``::
+
+       python tools/model_converters/wr38_to_wsss.py res38_cls.pth \\
+           pretrain/wr38_res38-cls-voc.pth
+
+4. **A trained RRM or ASDT model**: as 3, plus ``fc8_seg_conv1/2`` (the
+   segmentation head, ASDT's seg teacher) -> ``decode_head.conv1/2`` and
+   ASDT's ``fc8_seg_conv3/4`` (the student) -> ``student_head.conv1/2``,
+   for ``tools/test.py configs/rrm/... OUT`` / ``configs/asdt/...``.
+
 The official files are plain state dicts and load weights-only; a file that
 needs more is refused unless ``--unsafe-pickle`` is given.
 """
@@ -88,6 +102,14 @@ DECODER_RENAMES: Tuple[Tuple[str, str], ...] = (
     ('last_conv.5.', 'decoder.2.bn.'),
     ('last_conv.8.', 'conv_seg.'),
 )
+# RRM / ASDT (network/RRM.py): classifier and segmentation heads.
+RRM_RENAMES: Tuple[Tuple[str, str], ...] = (
+    ('fc8.', 'cls_head.classifier.'),
+    ('fc8_seg_conv1.', 'decode_head.conv1.'),
+    ('fc8_seg_conv2.', 'decode_head.conv2.'),
+    ('fc8_seg_conv3.', 'student_head.conv1.'),
+    ('fc8_seg_conv4.', 'student_head.conv2.'),
+)
 # PAMR's constant shift kernels (registered buffers in the code).
 DROPPED_PREFIXES = ('_aff.', )
 
@@ -145,6 +167,9 @@ def _is_backbone_key(key: str) -> bool:
 
 
 def _rename_decoder_key(key: str) -> str:
+    for old, new in RRM_RENAMES:
+        if key.startswith(old):
+            return new + key[len(old):]
     for old, new in DECODER_RENAMES:
         if key.startswith(old):
             return 'decode_head.' + new + key[len(old):]
@@ -162,8 +187,9 @@ def convert_wr38(state_dict: Mapping[str, torch.Tensor],
 
     Returns:
         tuple: the converted weights, and whether the input was a full
-        1Stage model (then the keys carry ``backbone.`` / ``decode_head.``
-        and load into :class:`SingleStageSegmentor`; otherwise they load
+        segmentor (a 1Stage model, PSA's classifier or an RRM / ASDT model:
+        the keys carry ``backbone.`` / ``decode_head.`` / ``cls_head.`` /
+        ``student_head.`` and load into the segmentor; otherwise they load
         into :class:`WideResNet38` with ``strict=True``).
 
     Raises:
@@ -172,7 +198,11 @@ def convert_wr38(state_dict: Mapping[str, torch.Tensor],
     """
     state_dict = unwrap_checkpoint(state_dict)
     expected = wr38_key_shapes()
-    full_model = any(k.startswith(('aspp.', 'last_conv.')) for k in state_dict)
+    # A 1Stage model (decoder), PSA's classifier or an RRM / ASDT model
+    # (``fc8``, ``fc8_seg_conv*``): keys for a whole segmentor.
+    full_model = any(
+        k.startswith(('aspp.', 'last_conv.', 'fc8.', 'fc8_seg_conv'))
+        for k in state_dict)
     out: Dict[str, torch.Tensor] = OrderedDict()
     dropped: List[str] = []
     for key, value in state_dict.items():
@@ -202,8 +232,9 @@ def convert_wr38(state_dict: Mapping[str, torch.Tensor],
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
     parser = argparse.ArgumentParser(
-        description='Convert 1Stage WideResNet-38 weights (ImageNet backbone '
-        'or a trained 1Stage model) to mmseg_wsss keys.')
+        description='Convert WideResNet-38 weights (ImageNet backbone, a '
+        'trained 1Stage model, PSA\'s VOC classifier res38_cls.pth, a '
+        'trained RRM / ASDT model) to mmseg_wsss keys.')
     parser.add_argument('src', help='official .pth file')
     parser.add_argument('dst', help='output path')
     parser.add_argument(
@@ -218,7 +249,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
             dict(state_dict=weights, meta=dict(source=args.src)), args.dst)
     else:
         torch.save(weights, args.dst)
-    kind = 'a full 1Stage model' if full_model else 'the backbone'
+    kind = 'a segmentor' if full_model else 'the backbone'
     print(f'wr38_to_wsss: wrote {len(weights)} tensors of {kind} to '
           f'{args.dst}')
 

@@ -7,3 +7,6 @@ __all__ = ['ASPPV2Head', 'CAMClsHead', 'LargeFOVHead']
 from .single_stage_head import SingleStageHead  # noqa: E402
 
 __all__ += ['SingleStageHead']
+from .rrm_seg_head import RRMSegHead  # noqa: E402
+
+__all__ += ['RRMSegHead']

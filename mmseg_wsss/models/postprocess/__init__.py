@@ -4,9 +4,10 @@ own test-time pipelines) and dense CRF (the segmentors' ``test_cfg.crf``
 step: :class:`CRFPostProcessor`)."""
 from .crf_postprocessor import CRFPostProcessor
 from .dense_crf import CRF_PRESETS, CRFPool, DenseCRF
-from .ms_fusion import fuse_max_over_scales, fuse_mean_with_bg_power
+from .ms_fusion import (fuse_max_over_scales, fuse_mean_over_views,
+                        fuse_mean_with_bg_power)
 
 __all__ = [
     'CRF_PRESETS', 'CRFPool', 'CRFPostProcessor', 'DenseCRF',
-    'fuse_max_over_scales', 'fuse_mean_with_bg_power'
+    'fuse_max_over_scales', 'fuse_mean_over_views', 'fuse_mean_with_bg_power'
 ]

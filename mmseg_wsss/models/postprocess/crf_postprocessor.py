@@ -39,7 +39,8 @@ class CRFPostProcessor:
 
     - blocking on data samples: ``samples = post(samples)`` (the
       segmentor's ``predict``);
-    - blocking on arrays: :meth:`refine` (a CRF inside training);
+    - blocking on arrays: :meth:`refine` (labels) and
+      :meth:`refine_probs` (probabilities), e.g. a CRF inside training;
     - asynchronous: :meth:`submit` samples, collect ``(key, label)`` from
       :meth:`results` (finished so far, no waiting) and :meth:`drain`
       (everything, waiting), write them with :meth:`assign`; this is what
@@ -113,6 +114,7 @@ class CRFPostProcessor:
         self.workers = workers
         self.deferred = False
         self._pool: Optional[CRFPool] = None
+        self._probs_pool: Optional[CRFPool] = None
 
     @classmethod
     def build(cls, crf_cfg: Optional[Mapping]) -> Optional['CRFPostProcessor']:
@@ -269,6 +271,18 @@ class CRFPostProcessor:
             labels = [self.crf.label(i, p) for i, p in zip(images, probs)]
         return [np.asarray(label, dtype=np.int64) for label in labels]
 
+    def refine_probs(self, images: List[np.ndarray],
+                     probs: List[np.ndarray]) -> List[np.ndarray]:
+        """As :meth:`refine`, but the CRF's (C, H, W) float32 probabilities
+        come back (a CRF inside training that needs its confidence: RRM's
+        reliable label). Blocking, over the pool when ``workers > 1``."""
+        if len(images) != len(probs):
+            raise ValueError(f'{len(images)} images but {len(probs)} '
+                             'probability maps')
+        if self.workers > 1 and len(images) > 1:
+            return self._get_pool(return_label=False).map(zip(images, probs))
+        return [self.crf(i, p) for i, p in zip(images, probs)]
+
     # Asynchronous -------------------------------------------------------
     def submit(self, key: Hashable, sample: SegDataSample) -> None:
         """Queue the refinement of one sample.
@@ -309,7 +323,13 @@ class CRFPostProcessor:
         return 0 if self._pool is None else len(self._pool)
 
     # Worker pool --------------------------------------------------------
-    def _get_pool(self) -> CRFPool:
+    def _get_pool(self, return_label: bool = True) -> CRFPool:
+        if not return_label:
+            # Probabilities (refine_probs): a pool of its own.
+            if self._probs_pool is None:
+                self._probs_pool = CRFPool(
+                    self.crf, num_workers=self.workers, return_label=False)
+            return self._probs_pool
         if self._pool is None:
             self._pool = CRFPool(
                 self.crf, num_workers=self.workers, return_label=True)
@@ -325,15 +345,21 @@ class CRFPostProcessor:
         if self._pool is not None:
             self._pool.close()
             self._pool = None
+        if self._probs_pool is not None:
+            self._probs_pool.close()
+            self._probs_pool = None
 
     def terminate(self) -> None:
         """Stop the workers at once (after an error)."""
         if self._pool is not None:
             self._pool.terminate()
             self._pool = None
+        if self._probs_pool is not None:
+            self._probs_pool.terminate()
+            self._probs_pool = None
 
     def __getstate__(self) -> Dict[str, Any]:
         # A copy (deepcopy, pickle) gets no worker pool: it starts its own.
         state = self.__dict__.copy()
-        state['_pool'] = None
+        state['_pool'] = state['_probs_pool'] = None
         return state

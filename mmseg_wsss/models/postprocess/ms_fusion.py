@@ -119,3 +119,38 @@ def fuse_mean_with_bg_power(mask_fn: Callable[[Tensor], Tuple[Tensor, Tensor]],
     return torch.cat(
         [masks[:, :1].pow(bg_pow), masks[:, 1:] * keep[:, :, None, None]],
         dim=1)
+
+
+def fuse_mean_over_views(prob_fn: Callable[[Tensor], Tensor],
+                         inputs: Tensor,
+                         scales: Sequence[float] = (1.0, ),
+                         flip: bool = False,
+                         out_size: Optional[Tuple[int, int]] = None,
+                         align_corners: bool = False) -> Tensor:
+    """Mean of per-view maps over scales and flips (RRM / ASDT).
+
+    Args:
+        prob_fn (Callable): (N, 3, h, w) images to (N, K, h', w') maps
+            (e.g. softmax probabilities).
+        inputs (Tensor): (B, 3, H, W) normalised images.
+        scales (Sequence[float]): Input scales. RRM / ASDT: (1.0, ).
+        flip (bool): Add the flipped views. RRM / ASDT: False.
+        out_size (tuple, optional): Output (H, W); defaults to the input's.
+        align_corners (bool): For the resizes. Defaults to False.
+
+    Returns:
+        Tensor: (B, K, H, W) mean map (the single view's map, resized, for
+        one scale without flip).
+    """
+    out_size = tuple(out_size or inputs.shape[-2:])
+    total, n_views = 0., 0
+    for scale in scales:
+        x = _scaled(inputs, scale, align_corners)
+        views = [(x, False)] + ([(x.flip(-1), True)] if flip else [])
+        for view, flipped in views:
+            maps = prob_fn(view)
+            if flipped:
+                maps = maps.flip(-1)
+            total = total + resize(maps, out_size, align_corners=align_corners)
+            n_views += 1
+    return total / n_views

@@ -2,7 +2,6 @@
 from typing import Dict, List, Tuple, Union
 
 import torch
-import torch.nn.functional as F
 from mmseg.utils import (ConfigType, OptConfigType, OptMultiConfig,
                          OptSampleList, SampleList)
 from torch import Tensor
@@ -11,9 +10,8 @@ from mmseg_wsss.registry import MODELS
 from ..networks import ToCoNetwork
 from ..postprocess import fuse_max_over_scales
 from ..wsss import (PAR, EMATeacher, cam_score_map, cam_to_label,
-                    cam_to_roi_mask, crop_from_roi, mask_outside_box,
-                    multi_scale_cam, present_classes, ptc_label_from_cam,
-                    refine_cams_with_bkg)
+                    cam_to_roi_mask, crop_from_roi, multi_scale_cam,
+                    present_classes, ptc_label_from_cam, refine_cams_with_bkg)
 from .wsss_segmentor import WSSSSegmentor
 
 TEST_OUTPUTS = ('seg', 'cam')
@@ -296,20 +294,6 @@ class ToCoSegmentor(WSSSSegmentor):
         return any(m.p > 0 if isinstance(m, torch.nn.Dropout
                                          ) else getattr(m, 'drop_prob', 0.) > 0
                    for m in network.backbone.modules())
-
-    def energy_loss(self, inputs: Tensor, seg_logits: Tensor, label: Tensor,
-                    img_box: List) -> Tensor:
-        """Dense energy (rloss) of the upsampled softmax on the image."""
-        H, W = inputs.shape[-2:]
-        probs = F.interpolate(
-            seg_logits,
-            size=(H, W),
-            mode='bilinear',
-            align_corners=self.align_corners).softmax(dim=1)
-        roi = mask_outside_box(
-            torch.ones_like(label), img_box, ignore_index=0).to(inputs)
-        return self.loss_energy(
-            self.images_01(inputs) * 255., probs, roi, label)
 
     # Training ----------------------------------------------------------
     def loss(self, inputs: Tensor,

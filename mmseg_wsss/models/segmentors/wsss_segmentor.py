@@ -4,6 +4,7 @@ from typing import (Callable, Dict, List, Mapping, Optional, Sequence, Tuple,
                     Union)
 
 import torch
+import torch.nn.functional as F
 from mmseg.models.segmentors.base import BaseSegmentor
 from mmseg.utils import OptConfigType, OptMultiConfig, OptSampleList
 from mmseg.utils import SampleList
@@ -12,7 +13,7 @@ from torch import Tensor
 from ..postprocess import CRFPostProcessor
 from ..utils import denormalize_images, merge_cfg, normalize_images
 from ..wsss import (CLS_SOURCES, IGNORE_INDEX, at_iteration, is_active,
-                    stack_cls_labels)
+                    mask_outside_box, stack_cls_labels)
 
 
 class WSSSSegmentor(BaseSegmentor):
@@ -201,6 +202,33 @@ class WSSSSegmentor(BaseSegmentor):
                     value=float(self.data_preprocessor.pad_val))
             out.append(view)
         return out
+
+    def energy_loss(self, inputs: Tensor, seg_logits: Tensor, label: Tensor,
+                    img_box: List) -> Tensor:
+        """Dense energy (rloss) of the upsampled softmax on the image
+        (``self.loss_energy``, a :class:`DenseEnergyLoss`; ToCo, FSR, RRM,
+        ASDT), inside the valid box of each crop.
+
+        Args:
+            inputs (Tensor): (B, 3, H, W) normalised crops.
+            seg_logits (Tensor): (B, K, h, w) segmentation logits, upsampled
+                to (H, W) (bilinear) before the softmax.
+            label (Tensor): (B, H, W) pseudo label (255: unlabelled).
+            img_box (list): Per image ``[h0, h1, w0, w1]`` or None.
+
+        Returns:
+            Tensor: The weighted energy.
+        """
+        H, W = inputs.shape[-2:]
+        probs = F.interpolate(
+            seg_logits,
+            size=(H, W),
+            mode='bilinear',
+            align_corners=self.align_corners).softmax(dim=1)
+        roi = mask_outside_box(
+            torch.ones_like(label), img_box, ignore_index=0).to(inputs)
+        return self.loss_energy(
+            self.images_01(inputs) * 255., probs, roi, label)
 
     def images_01(self, inputs: Tensor) -> Tensor:
         """Normalised inputs back to RGB in [0, 1] (PAR, PAMR, energy)."""

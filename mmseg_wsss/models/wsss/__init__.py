@@ -24,16 +24,16 @@ from .strong_view import StrongView
 from .thresholds import cosine_threshold, per_image_threshold
 
 __all__ = [
-    'CLS_SOURCES', 'IGNORE_INDEX', 'cam_from_weights', 'cam_score_map', 'multi_scale_cam',
-    'normalize_cam', 'pool_features', 'present_classes', 'stack_cls_labels',
-    'cam_to_label', 'mask_outside_box', 'masks_to_pseudo_label',
-    'ptc_label_from_cam', 'refine_cams_with_bkg', 'dilated_neighbor_sum',
-    'get_dilated_neighbors', 'neighbor_distances', 'neighbor_offsets',
-    'num_neighbors', 'GaussianMixture1D', 'add_background_logit',
-    'focal_mask_penalty', 'mask_class_scores', 'ngwp_scores',
-    'filter_noisy_labels', 'PAMR', 'PAR', 'GATE_RULES', 'at_iteration',
-    'current_iter', 'is_active', 'StrongView', 'cosine_threshold',
-    'per_image_threshold'
+    'CLS_SOURCES', 'IGNORE_INDEX', 'cam_from_weights', 'cam_score_map',
+    'multi_scale_cam', 'normalize_cam', 'pool_features', 'present_classes',
+    'stack_cls_labels', 'cam_to_label', 'mask_outside_box',
+    'masks_to_pseudo_label', 'ptc_label_from_cam', 'refine_cams_with_bkg',
+    'dilated_neighbor_sum', 'get_dilated_neighbors', 'neighbor_distances',
+    'neighbor_offsets', 'num_neighbors', 'GaussianMixture1D',
+    'add_background_logit', 'focal_mask_penalty', 'mask_class_scores',
+    'ngwp_scores', 'filter_noisy_labels', 'PAMR', 'PAR', 'GATE_RULES',
+    'at_iteration', 'current_iter', 'is_active', 'StrongView',
+    'cosine_threshold', 'per_image_threshold'
 ]
 from .distillation_schedules import ema_momentum, teacher_temperature  # noqa
 from .ema_teacher import EMATeacher  # noqa: E402
@@ -44,7 +44,10 @@ __all__ += [
     'ema_momentum', 'teacher_temperature', 'EMATeacher', 'cam_to_roi_mask',
     'crop_from_roi', 'MASKING_FORMS', 'UncertaintyMasking'
 ]
-from .reliable_label import rrm_reliable_label  # noqa: E402
+from .reliable_label import (  # noqa: E402
+    rrm_crf_inputs, rrm_label_from_crf, rrm_reliable_label)
 from .schedule import pulse_high  # noqa: E402
 
-__all__ += ['rrm_reliable_label', 'pulse_high']
+__all__ += [
+    'rrm_crf_inputs', 'rrm_label_from_crf', 'rrm_reliable_label', 'pulse_high'
+]

@@ -5,7 +5,7 @@ Conventions: ``C`` below counts foreground classes only (the classifier's
 outputs, class id ``k + 1`` is channel ``k``); label maps use class ids with
 0 = background and ``ignore_index`` (255) = ignore.
 """
-from typing import Callable, List, Optional, Sequence, Union
+from typing import Callable, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -72,7 +72,8 @@ def multi_scale_cam(cam_fn: Callable[[Tensor], Tensor],
                     flip_merge: str = 'max',
                     scale_merge: str = 'sum',
                     normalize: bool = True,
-                    align_corners: bool = False) -> Tensor:
+                    align_corners: bool = False,
+                    out_size: Optional[Tuple[int, int]] = None) -> Tensor:
     """Multi-scale + flip CAMs, as ToCo's ``multi_scale_cam``.
 
     At each scale the input (and its horizontal flip) is resized
@@ -91,13 +92,17 @@ def multi_scale_cam(cam_fn: Callable[[Tensor], Tensor],
         scale_merge (str): 'sum' (ToCo) or 'max' over scales.
         normalize (bool): Min-max normalise the result. Defaults to True.
         align_corners (bool): For the bilinear resizes. Defaults to False.
+        out_size (tuple[int, int], optional): The grid every scale's CAM is
+            resized to; defaults to the input size (H, W). RRM merges on
+            the scale-1 CAM grid (the feature stride) instead.
 
     Returns:
-        Tensor: (B, C, H, W) CAMs.
+        Tensor: (B, C, H, W) CAMs (``out_size`` when given).
     """
     if flip_merge not in ('max', 'sum') or scale_merge not in ('max', 'sum'):
         raise ValueError('flip_merge and scale_merge must be "max" or "sum"')
     B, _, H, W = inputs.shape
+    out_size = (H, W) if out_size is None else tuple(out_size)
     merged: Optional[Tensor] = None
     for scale in scales:
         x = inputs
@@ -112,7 +117,7 @@ def multi_scale_cam(cam_fn: Callable[[Tensor], Tensor],
             x = torch.cat([x, x.flip(-1)], dim=0)
         cam = F.interpolate(
             cam_fn(x),
-            size=(H, W),
+            size=out_size,
             mode='bilinear',
             align_corners=align_corners)
         if flip:

@@ -8,7 +8,7 @@ that both the CAMs and the CRFs are sure of are kept. Numpy, one image at a
 time: the CRF runs on the CPU (pydensecrf), so the function is what a pool
 of worker processes maps over a batch.
 """
-from typing import Callable, Sequence
+from typing import Callable, List, Sequence
 
 import numpy as np
 
@@ -16,18 +16,54 @@ IGNORE_INDEX = 255
 CRF = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
-def _crf_with_background(image: np.ndarray, cams: np.ndarray,
-                         present: np.ndarray, power: float,
-                         crf: CRF) -> np.ndarray:
-    """(C + 1, H, W) CRF scores of ``[(1 - max cam)^power, present cams]``,
-    absent classes' rows zero (the code's ``_crf_with_alpha``)."""
+def rrm_crf_scores(cams: np.ndarray, present: np.ndarray,
+                   power: float) -> np.ndarray:
+    """The scores RRM's CRF refines: ``[(1 - max M)^power, M_present]``.
+
+    Args:
+        cams (ndarray): (C, H, W) max-normalised foreground CAMs.
+        present (ndarray): (C, ) bool, the image's classes (at least one).
+        power (float): Background power (the code's ``crf_la`` 4 /
+            ``crf_ha`` 32).
+
+    Returns:
+        ndarray: (1 + P, H, W) float32 scores, P = present classes (the
+        code's ``_crf_with_alpha`` input; not normalised, as the code).
+    """
     v = cams[present]
     bg = np.power(1 - v.max(axis=0, keepdims=True), power)
-    q = crf(image, np.concatenate([bg, v]).astype(np.float32))
-    out = np.zeros((cams.shape[0] + 1, ) + cams.shape[1:], np.float32)
+    return np.concatenate([bg, v]).astype(np.float32)
+
+
+def _expand(q: np.ndarray, present: np.ndarray) -> np.ndarray:
+    """(1 + P, H, W) CRF output -> (C + 1, H, W), absent classes zero."""
+    out = np.zeros((present.shape[0] + 1, ) + q.shape[1:], np.float32)
     out[0] = q[0]
     out[1 + np.flatnonzero(present)] = q[1:]
     return out
+
+
+def _check(cams: np.ndarray, cls_label: np.ndarray) -> tuple:
+    cams = np.asarray(cams, np.float32)
+    present = np.asarray(cls_label).reshape(-1) > 1e-5
+    if cams.ndim != 3 or present.shape[0] != cams.shape[0]:
+        raise ValueError(f'cams {cams.shape} must be (C, H, W) with C = '
+                         f'{present.shape[0]} labels')
+    return cams, present
+
+
+def rrm_crf_inputs(
+    cams: np.ndarray,
+    cls_label: np.ndarray,
+    crf_powers: Sequence[float] = (4, 32)
+) -> List[np.ndarray]:
+    """The CRF inputs of :func:`rrm_label_from_crf`, one per power (none
+    when no class is present): what a pool of CRF workers maps over a
+    batch (:func:`rrm_crf_scores`)."""
+    cams, present = _check(cams, cls_label)
+    if not present.any():
+        return []
+    return [rrm_crf_scores(cams, present, power) for power in crf_powers]
 
 
 def rrm_reliable_label(image: np.ndarray,
@@ -86,21 +122,57 @@ def rrm_reliable_label(image: np.ndarray,
         ndarray: (H, W) int64 label: 0 background, ``c + 1`` class ``c``,
         ``ignore_index`` unsure.
     """
-    cams = np.asarray(cams, np.float32)
-    present = np.asarray(cls_label).reshape(-1) > 1e-5
-    if cams.ndim != 3 or present.shape[0] != cams.shape[0]:
-        raise ValueError(f'cams {cams.shape} must be (C, H, W) with C = '
-                         f'{present.shape[0]} labels')
+    crf_inputs = rrm_crf_inputs(cams, cls_label, crf_powers)
+    crf_outputs = [crf(image, scores) for scores in crf_inputs]
+    return rrm_label_from_crf(
+        cams,
+        cls_label,
+        crf_outputs,
+        bg_power=bg_power,
+        percentile=percentile,
+        min_cam=min_cam,
+        bg_sure_thr=bg_sure_thr,
+        crf_sure_thr=crf_sure_thr,
+        ignore_index=ignore_index)
+
+
+def rrm_label_from_crf(cams: np.ndarray,
+                       cls_label: np.ndarray,
+                       crf_outputs: Sequence[np.ndarray],
+                       bg_power: float = 32,
+                       percentile: float = 0.6,
+                       min_cam: float = 0.1,
+                       bg_sure_thr: float = 0.8,
+                       crf_sure_thr: float = 0.8,
+                       ignore_index: int = IGNORE_INDEX) -> np.ndarray:
+    """Steps 1 and 3-5 of :func:`rrm_reliable_label`, given the CRF
+    outputs of :func:`rrm_crf_inputs` (low power first).
+
+    Args:
+        cams (ndarray): (C, H, W) max-normalised foreground CAMs.
+        cls_label (ndarray): (C, ) image labels.
+        crf_outputs (Sequence[ndarray]): The CRF's (1 + P, H, W)
+            probabilities of the two inputs (empty when no class is
+            present).
+        bg_power, percentile, min_cam, bg_sure_thr, crf_sure_thr,
+        ignore_index: As :func:`rrm_reliable_label`.
+
+    Returns:
+        ndarray: (H, W) int64 label.
+    """
+    cams, present = _check(cams, cls_label)
     if not present.any():
         return np.zeros(cams.shape[1:], np.int64)
+    if len(crf_outputs) != 2:
+        raise ValueError(f'need the 2 CRF outputs (low, high background '
+                         f'power), got {len(crf_outputs)}')
     cam_np = cams * present[:, None, None]
     bg = np.power(1 - cam_np.max(axis=0), bg_power)
     cam_all = np.concatenate([bg[None], cam_np])
     cam_img = cam_all.argmax(axis=0)
 
-    low, high = crf_powers
-    crf_la = _crf_with_background(image, cams, present, low, crf)
-    crf_ha = _crf_with_background(image, cams, present, high, crf)
+    crf_la, crf_ha = (
+        _expand(np.asarray(q, np.float32), present) for q in crf_outputs)
     la, ha = crf_la.argmax(axis=0), crf_ha.argmax(axis=0)
     label = la.astype(np.int64)
     label[la == 0] = ignore_index
