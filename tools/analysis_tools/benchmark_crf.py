@@ -13,6 +13,15 @@ Example (VOC-sized inputs, ToCo's test-time CRF)::
         --num-images 24 --height 375 --width 500 --num-classes 21 \\
         --workers 1 2
 
+``--backend torch`` times the PyTorch CRF (:class:`TorchDenseCRF`) instead:
+blocking ``CRFPostProcessor.refine`` calls on batches of ``--batch-size``
+images on ``--device`` (``--threads`` CPU threads), and its agreement with
+pydensecrf on the same inputs (share of pixels whose argmax is equal, and
+the largest probability difference)::
+
+    python tools/analysis_tools/benchmark_crf.py --preset toco \
+        --backend torch --device cuda --batch-size 16
+
 Inputs are random but structured like real ones: a smooth random RGB image
 (written as a PNG to a temporary folder) and smooth random logits. Prints
 images/s per worker count (``--workers 0`` runs inline in this process);
@@ -58,7 +67,87 @@ def parse_args(argv=None):
         default=4,
         help='distinct inputs generated and cycled (bounds memory)')
     parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument(
+        '--backend',
+        choices=('pydensecrf', 'torch'),
+        default='pydensecrf',
+        help='CRF backend (torch: TorchDenseCRF, blocking batched calls)')
+    parser.add_argument(
+        '--device', default='cpu', help='device of the torch backend')
+    parser.add_argument(
+        '--batch-size',
+        type=int,
+        default=8,
+        help='images per call of the torch backend')
+    parser.add_argument(
+        '--threads', type=int, default=None, help='torch CPU threads')
+    parser.add_argument(
+        '--no-agreement',
+        action='store_true',
+        help='torch backend: skip the comparison with pydensecrf')
     return parser.parse_args(argv)
+
+
+def bench_torch(args, rng: np.random.Generator) -> int:
+    """The PyTorch CRF: throughput of batched blocking calls and agreement
+    with pydensecrf."""
+    import torch
+    from mmseg_wsss.models.postprocess import CRFPostProcessor
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    post = CRFPostProcessor(
+        preset=args.preset,
+        xy_scale=args.xy_scale,
+        backend='torch',
+        device=args.device)
+    print(f'dense CRF benchmark (torch backend, {args.device}, '
+          f'{torch.get_num_threads()} CPU threads): preset={args.preset} '
+          f'{post.crf.params}')
+    print(f'inputs: {args.num_images} images of {args.height}x{args.width}, '
+          f'{args.num_classes} classes, batches of {args.batch_size}')
+    data = [
+        make_sample(rng, args.height, args.width, args.num_classes)
+        for _ in range(max(1, min(args.num_distinct, args.num_images)))
+    ]
+    images = [d[0] for d in data]
+    probs = [post.to_probs(torch.from_numpy(d[1])) for d in data]
+    post.refine(images[:1], probs[:1])  # warm-up (CUDA context, kernels)
+    if args.device.startswith('cuda'):
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    done = 0
+    while done < args.num_images:
+        n = min(args.batch_size, args.num_images - done)
+        idx = [(done + i) % len(images) for i in range(n)]
+        post.refine([images[i] for i in idx], [probs[i] for i in idx])
+        done += n
+    if args.device.startswith('cuda'):
+        torch.cuda.synchronize()
+    elapsed = time.perf_counter() - start
+    print(f'torch: {args.num_images / elapsed:.2f} img/s '
+          f'({elapsed / args.num_images:.3f} s/img)')
+    if args.device.startswith('cuda'):
+        print(f'peak GPU memory: '
+              f'{torch.cuda.max_memory_allocated() / 2**30:.2f} GiB')
+    if args.no_agreement:
+        return 0
+    try:
+        ref = CRFPostProcessor(
+            preset=args.preset, xy_scale=args.xy_scale, workers=0)
+        start = time.perf_counter()
+        want = [ref.crf(i, p) for i, p in zip(images, probs)]
+        ref_time = (time.perf_counter() - start) / len(images)
+    except ImportError as exc:
+        print(f'agreement: skipped ({exc})')
+        return 0
+    got = post.refine_probs(images, probs)
+    agree = np.mean([(w.argmax(0) == g.argmax(0)).mean()
+                     for w, g in zip(want, got)])
+    diff = max(float(np.abs(w - g).max()) for w, g in zip(want, got))
+    print(f'pydensecrf (1 process): {1 / ref_time:.2f} img/s; agreement '
+          f'with it on {len(images)} images: {100 * agree:.3f} % of pixels '
+          f'with the same label, max probability difference {diff:.2e}')
+    return 0
 
 
 def _smooth_noise(rng: np.random.Generator, channels: int, height: int,
@@ -96,6 +185,8 @@ def make_data_sample(image: np.ndarray, logits: np.ndarray, path: str):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.backend == 'torch':
+        return bench_torch(args, np.random.default_rng(args.seed))
     # Imported after argument parsing: the package import takes seconds.
     from mmseg_wsss.models.postprocess import CRFPostProcessor
 

@@ -18,6 +18,7 @@ from mmengine.structures import PixelData
 from mmseg.structures import SegDataSample
 
 from .dense_crf import CRFPool, DenseCRF
+from .torch_dense_crf import TorchDenseCRF
 
 
 class CRFPostProcessor:
@@ -71,6 +72,11 @@ class CRFPostProcessor:
         bi_xy_std (float, optional): Bilateral kernel xy std (pixels).
         bi_rgb_std (float, optional): Bilateral kernel RGB std.
         bi_w (float, optional): Bilateral kernel weight.
+        backend (str): 'pydensecrf' (default; CPU worker processes) or
+            'torch' (:class:`TorchDenseCRF`: the same CRF in PyTorch, a
+            whole batch in one call on ``device``, no pydensecrf needed;
+            ``workers`` is then ignored).
+        device (str): Device of the 'torch' backend. Defaults to 'cpu'.
 
     Attributes:
         crf (DenseCRF): The CRF.
@@ -80,7 +86,9 @@ class CRFPostProcessor:
     #: Keys of ``test_cfg.crf``.
     CFG_KEYS: Tuple[str, ...] = ('enable', 'workers', 'preset', 'xy_scale',
                                  'prob_mode', 'iters', 'pos_xy_std', 'pos_w',
-                                 'bi_xy_std', 'bi_rgb_std', 'bi_w')
+                                 'bi_xy_std', 'bi_rgb_std', 'bi_w', 'backend',
+                                 'device')
+    BACKENDS: Tuple[str, ...] = ('pydensecrf', 'torch')
     PROB_MODES: Tuple[str, ...] = ('softmax', 'normalize')
     DEFAULT_WORKERS: int = 2
 
@@ -94,7 +102,12 @@ class CRFPostProcessor:
                  pos_w: Optional[float] = None,
                  bi_xy_std: Optional[float] = None,
                  bi_rgb_std: Optional[float] = None,
-                 bi_w: Optional[float] = None) -> None:
+                 bi_w: Optional[float] = None,
+                 backend: str = 'pydensecrf',
+                 device: str = 'cpu') -> None:
+        if backend not in self.BACKENDS:
+            raise ValueError(f'backend must be one of {self.BACKENDS}, got '
+                             f'{backend!r}')
         if prob_mode not in self.PROB_MODES:
             raise ValueError(f'prob_mode must be one of {self.PROB_MODES}, '
                              f'got {prob_mode!r}')
@@ -111,7 +124,12 @@ class CRFPostProcessor:
             bi_w=bi_w,
             xy_scale=xy_scale)
         self.prob_mode = prob_mode
-        self.workers = workers
+        self.backend = backend
+        # The PyTorch CRF refines a whole batch in one call (its own
+        # parallelism), so it needs no worker processes.
+        self.torch_crf = TorchDenseCRF(self.crf.params, device) \
+            if backend == 'torch' else None
+        self.workers = 0 if backend == 'torch' else workers
         self.deferred = False
         self._pool: Optional[CRFPool] = None
         self._probs_pool: Optional[CRFPool] = None
@@ -260,7 +278,11 @@ class CRFPostProcessor:
         if len(images) != len(probs):
             raise ValueError(f'{len(images)} images but {len(probs)} '
                              'probability maps')
-        if self.workers > 1 and len(images) > 1:
+        if self.torch_crf is not None:
+            labels = [
+                p.argmax(axis=0) for p in self.torch_crf.refine(images, probs)
+            ]
+        elif self.workers > 1 and len(images) > 1:
             pool = self._get_pool()
             if len(pool):
                 raise RuntimeError(
@@ -279,6 +301,8 @@ class CRFPostProcessor:
         if len(images) != len(probs):
             raise ValueError(f'{len(images)} images but {len(probs)} '
                              'probability maps')
+        if self.torch_crf is not None:
+            return self.torch_crf.refine(images, probs)
         if self.workers > 1 and len(images) > 1:
             return self._get_pool(return_label=False).map(zip(images, probs))
         return [self.crf(i, p) for i, p in zip(images, probs)]
@@ -328,12 +352,19 @@ class CRFPostProcessor:
             # Probabilities (refine_probs): a pool of its own.
             if self._probs_pool is None:
                 self._probs_pool = CRFPool(
-                    self.crf, num_workers=self.workers, return_label=False)
+                    self._pool_crf,
+                    num_workers=self.workers,
+                    return_label=False)
             return self._probs_pool
         if self._pool is None:
             self._pool = CRFPool(
-                self.crf, num_workers=self.workers, return_label=True)
+                self._pool_crf, num_workers=self.workers, return_label=True)
         return self._pool
+
+    @property
+    def _pool_crf(self):
+        """What the pool runs per image (the PyTorch CRF inline)."""
+        return self.crf if self.torch_crf is None else self.torch_crf
 
     def start(self) -> None:
         """Start the worker pool now (otherwise it starts at first use)."""

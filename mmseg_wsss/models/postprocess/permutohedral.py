@@ -1,0 +1,188 @@
+# Copyright (c) OpenMMLab. All rights reserved.
+"""The permutohedral lattice (Adams et al., 2010) in PyTorch, as the dense
+CRF of Krähenbühl and Koltun (``densecrf``, which pydensecrf wraps) builds
+and uses it: the same elevation, rounding, rank, barycentric weights and
+vertex keys, the blur ``v + (n1 + n2) / 2`` along each of the ``d + 1``
+axes in order, and the slice scaled by ``1 / (1 + 2^-d)``. Vectorised over
+all points (and over several images, whose points never share a lattice
+vertex), it runs on the CPU and the GPU alike; no compiled extension.
+"""
+from typing import Optional
+
+import torch
+from torch import Tensor
+
+
+class _Codec:
+    """Integer key rows (R, D) as one order-preserving int64 each
+    (``sum_c (key_c - lo_c) * mult_c``), for keys within ``margin`` of the
+    range of ``keys``; ``ok`` is False when that needs more than 62 bits
+    (rows are then compared whole)."""
+
+    def __init__(self, keys: Tensor, margin: int) -> None:
+        self.lo = keys.amin(dim=0) - margin
+        span = (keys.amax(dim=0) + margin - self.lo + 1).tolist()
+        bits = [max(1, int(s - 1).bit_length()) for s in span]
+        self.ok = sum(bits) <= 62
+        shifts = [sum(bits[c + 1:]) for c in range(len(bits))]
+        self.mult = torch.tensor(
+            [1 << s for s in shifts] if self.ok else [0] * len(bits),
+            dtype=torch.int64,
+            device=keys.device)
+
+    def __call__(self, keys: Tensor) -> Tensor:
+        return ((keys - self.lo) * self.mult).sum(dim=1)
+
+
+class PermutohedralLattice:
+    """A lattice over N points with d-dimensional features.
+
+    Args:
+        features (Tensor): (N, d) point features (position / std, colour /
+            std for the dense CRF's bilateral kernel), float32.
+        groups (Tensor, optional): (N, ) int64 group (image) of each point;
+            points of different groups never interact. Defaults to one
+            group.
+    """
+
+    def __init__(self,
+                 features: Tensor,
+                 groups: Optional[Tensor] = None) -> None:
+        if features.dim() != 2:
+            raise ValueError(f'features must be (N, d), got '
+                             f'{tuple(features.shape)}')
+        f = features.float()
+        N, d = f.shape
+        dev = f.device
+        self.num_points, self.dim = N, d
+        # Diagonal of E (p. 5 of Adams et al.), with the expected std; the
+        # code keeps the std as a float and the factors as floats.
+        inv_std = float(
+            torch.tensor((2.0 / 3.0)**0.5 * (d + 1), dtype=torch.float32))
+        i = torch.arange(d, device=dev, dtype=torch.float64)
+        scale = (1.0 / torch.sqrt((i + 2) * (i + 1)) * inv_std).float()
+        cf = f * scale  # (N, d): cf[:, j - 1] of the code
+        # elevated[j] = sum_{k > j} cf_k - j * cf_j (j = 1..d), elevated[0]
+        # = sum of all; the code sums from j = d down.
+        suffix = torch.flip(torch.cumsum(torch.flip(cf, [1]), dim=1), [1])
+        after = torch.cat([suffix[:, 1:], f.new_zeros(N, 1)], dim=1)
+        j = torch.arange(1, d + 1, device=dev, dtype=torch.float32)
+        elevated = torch.cat([suffix[:, :1], after - j * cf], dim=1)
+        # The closest 0-coloured lattice point, by rounding.
+        down_factor = torch.tensor(1.0 / (d + 1), dtype=torch.float32)
+        v = elevated * down_factor
+        up = torch.ceil(v) * (d + 1)
+        down = torch.floor(v) * (d + 1)
+        rem0 = torch.where(up - elevated < elevated - down, up, down)
+        coord_sum = torch.round(rem0 / (d + 1)).sum(dim=1).long()  # (N, )
+        # rank: the code's pairwise comparison (ties go to the later one).
+        diff = elevated - rem0  # float, as the code's before its compare
+        gt = diff[:, None, :] > diff[:, :, None]  # [n, i, j]: d_j > d_i
+        ge = diff[:, None, :] >= diff[:, :, None]  # d_j >= d_i
+        upper = torch.triu(
+            torch.ones(d + 1, d + 1, dtype=torch.bool, device=dev), 1)
+        rank = (gt & upper).sum(2) + (ge & upper.T).sum(2)
+        rank = rank + coord_sum[:, None]
+        low, high = rank < 0, rank > d
+        rank = torch.where(low, rank + d + 1,
+                           torch.where(high, rank - d - 1, rank))
+        rem0 = torch.where(low, rem0 + d + 1,
+                           torch.where(high, rem0 - d - 1, rem0))
+        # Barycentric coordinates (p. 10).
+        vb = (elevated - rem0) * down_factor
+        bary = f.new_zeros(N, d + 2)
+        bary.scatter_add_(1, d - rank, vb)
+        bary.scatter_add_(1, d - rank + 1, -vb)
+        bary[:, 0] = (bary[:, 0].double() +
+                      (1.0 + bary[:, d + 1].double())).float()
+        self.weights = bary[:, :d + 1].contiguous()  # (N, d + 1)
+        # The d + 1 vertices of each point's simplex: key_i = rem0_i +
+        # canonical[r][rank_i], canonical[r][j] = r if j <= d - r else
+        # r - (d + 1); keys have d components (the last is implied).
+        r = torch.arange(d + 1, device=dev)
+        rem0_l = rem0.round().long()
+        canon = torch.where(rank[:, None, :d] <= d - r[None, :, None],
+                            r[None, :, None], r[None, :, None] - (d + 1))
+        keys = rem0_l[:, None, :d] + canon  # (N, d + 1, d)
+        if groups is None:
+            groups = torch.zeros(N, dtype=torch.int64, device=dev)
+        keys = torch.cat(
+            [groups.to(dev).long()[:, None, None].expand(N, d + 1, 1), keys],
+            dim=2).reshape(N * (d + 1), d + 1)
+        # The hash table: the unique vertices (sorted: a vertex's index is
+        # its rank among the keys), neighbours found by binary search.
+        codec = _Codec(keys, margin=d + 1)
+        if codec.ok:
+            uniq, inverse = torch.unique(codec(keys), return_inverse=True)
+        else:
+            uniq, inverse = torch.unique(keys, dim=0, return_inverse=True)
+        self.offsets = inverse.view(N, d + 1)
+        self._flat_offsets = (inverse + 1).reshape(-1)
+        self.num_vertices = uniq.shape[0]
+        if not codec.ok:
+            vkeys = uniq
+        # Neighbours along each axis j: n1 = key - 1 with key_j + d, n2 =
+        # key + 1 with key_j - d (the group column never changes). With the
+        # codec they are the vertex's code plus a constant (the margin
+        # keeps every field in range).
+        self.neighbors = []
+        for axis in range(d + 1):
+            if codec.ok:
+                total = codec.mult[1:].sum()
+                step = total - (d + 1) * codec.mult[1 + axis] \
+                    if axis < d else total
+                queries = (uniq - step, uniq + step)
+            else:
+                n1, n2 = vkeys.clone(), vkeys.clone()
+                n1[:, 1:] -= 1
+                n2[:, 1:] += 1
+                if axis < d:
+                    n1[:, 1 + axis] = vkeys[:, 1 + axis] + d
+                    n2[:, 1 + axis] = vkeys[:, 1 + axis] - d
+                queries = (n1, n2)
+            self.neighbors.append(
+                tuple(self._find(q, uniq, codec) for q in queries))
+        # The code's magic scaling constant of the slice.
+        self.alpha = 1.0 / (1 + 2.0**(-d))
+
+    @staticmethod
+    def _find(query: Tensor, uniq: Tensor, codec: '_Codec') -> Tensor:
+        """Vertex index + 1 of each query (a code, or a key row without the
+        codec; 0 where absent)."""
+        if codec.ok:
+            q = query
+            pos = torch.searchsorted(uniq, q).clamp(max=uniq.shape[0] - 1)
+            return torch.where(uniq[pos] == q, pos + 1, torch.zeros_like(pos))
+        both = torch.cat([uniq, query])
+        _, inverse = torch.unique(both, dim=0, return_inverse=True)
+        vertex = torch.full((int(inverse.max()) + 1, ),
+                            -1,
+                            dtype=torch.int64,
+                            device=query.device)
+        vertex[inverse[:uniq.shape[0]]] = torch.arange(
+            uniq.shape[0], device=query.device)
+        return vertex[inverse[uniq.shape[0]:]] + 1
+
+    def filter(self, values: Tensor) -> Tensor:
+        """Splat, blur and slice: the code's ``compute`` (not reversed).
+
+        Args:
+            values (Tensor): (N, K) values of the points.
+
+        Returns:
+            Tensor: (N, K) filtered values.
+        """
+        K = values.shape[1]
+        w = self.weights.to(values)
+        flat = self._flat_offsets
+        lat = values.new_zeros(self.num_vertices + 1, K)
+        lat.index_add_(0, flat,
+                       (w[:, :, None] * values[:, None, :]).reshape(-1, K))
+        for n1, n2 in self.neighbors:
+            blurred = lat.index_select(0, n1).add_(lat.index_select(0, n2))
+            new = torch.empty_like(lat)
+            new[0] = 0
+            torch.add(lat[1:], blurred, alpha=0.5, out=new[1:])
+            lat = new
+        out = lat.index_select(0, flat).view(-1, self.dim + 1, K)
+        return torch.einsum('nv,nvk->nk', w, out) * self.alpha
