@@ -9,9 +9,10 @@ __all__ = [
     'BgFgSegLoss', 'ConsistencyLoss', 'DenseEnergyLoss', 'DiscrepancyLoss',
     'PTCLoss', 'label_to_affinity'
 ]
-from .class_balanced_ce_loss import (ClassBalancedCELoss,  # noqa: E402
-                                     class_balanced_weights,
-                                     class_pixel_counts)
+from .class_balanced_ce_loss import (
+    ClassBalancedCELoss,  # noqa: E402
+    class_balanced_weights,
+    class_pixel_counts)
 
 __all__ += [
     'ClassBalancedCELoss', 'class_balanced_weights', 'class_pixel_counts'
@@ -26,3 +27,7 @@ __all__ += [
     'ClassTokenContrastLoss', 'DINODistillLoss', 'FSRClassLoss',
     'FSRPatchLoss', 'soft_cross_entropy'
 ]
+from .balanced_seeding_loss import BalancedSeedingLoss  # noqa: E402
+from .constrain_to_boundary_loss import ConstrainToBoundaryLoss  # noqa: E402
+
+__all__ += ['BalancedSeedingLoss', 'ConstrainToBoundaryLoss']

@@ -81,16 +81,16 @@ class ConsistencyLoss(nn.Module):
             with torch.no_grad():
                 if weak_logits.shape[-2:] != size:
                     weak_logits = F.interpolate(
-                        weak_logits.float(), size=size, mode='bilinear',
+                        weak_logits.float(),
+                        size=size,
+                        mode='bilinear',
                         align_corners=False)
                 conf, target = weak_logits.softmax(dim=1).max(dim=1)
                 mask = mask & (conf > self.conf_thr)
         target = target.long()
         mask = mask & (target != self.ignore_index)
         ce = F.cross_entropy(
-            strong_logits,
-            target.masked_fill(~mask, 0),
-            reduction='none')
+            strong_logits, target.masked_fill(~mask, 0), reduction='none')
         return self.loss_weight * masked_mean(ce, mask)
 
     @property

@@ -108,8 +108,8 @@ def _exponent_factors(feats: Tensor) -> Tuple[Tensor, Tensor]:
     feats = feats - feats.mean(dim=0, keepdim=True)
     half_sq = feats.square().sum(dim=1, keepdim=True).mul_(-0.5)
     ones = torch.ones_like(half_sq)
-    return (torch.cat([feats, half_sq, ones], dim=1),
-            torch.cat([feats, ones, half_sq], dim=1))
+    return (torch.cat([feats, half_sq, ones],
+                      dim=1), torch.cat([feats, ones, half_sq], dim=1))
 
 
 def dense_gaussian_filter_exact(img: Tensor,

@@ -21,3 +21,6 @@ from .dino_head import DINOHead  # noqa: E402
 __all__ += [
     'ClassTokenAggregation', 'CrossAttentionBlock', 'DINOCenter', 'DINOHead'
 ]
+from .context_attention import ContextAttention  # noqa: E402
+
+__all__ += ['ContextAttention']

@@ -51,3 +51,6 @@ from .schedule import pulse_high  # noqa: E402
 __all__ += [
     'rrm_crf_inputs', 'rrm_label_from_crf', 'rrm_reliable_label', 'pulse_high'
 ]
+from .seeds import SEED_RULES, confident_seeds, seed_maps  # noqa: E402
+
+__all__ += ['SEED_RULES', 'confident_seeds', 'seed_maps']
