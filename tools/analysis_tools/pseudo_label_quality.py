@@ -152,7 +152,9 @@ def parse_args(argv=None):
         type=int,
         default=None,
         help='DuPL: the student whose pseudo labels are scored (1 or 2; '
-        'default 1). Each student\'s labels supervise the other one.')
+        'default 1). Each student\'s labels supervise the other one. '
+        'ASDT: 1 the seg teacher\'s label (RRM\'s reliable label), 2 the '
+        'student\'s at that iteration (the class teacher\'s or B^st).')
     parser.add_argument(
         '--iter',
         type=int,
@@ -197,8 +199,10 @@ def evaluate(cfg,
     if not hasattr(model, 'pseudo_labels'):
         raise TypeError(f'{type(model).__name__} is not a WSSS segmentor '
                         '(it has no pseudo_labels())')
-    if branch is not None and not hasattr(model, 'students'):
-        raise ValueError('--branch is for two-network methods (DuPL)')
+    if branch is not None and not (hasattr(model, 'students')
+                                   or hasattr(model, 'student_head')):
+        raise ValueError('--branch is for methods with two labels (DuPL, '
+                         'ASDT)')
 
     ds_cfg = cfg.test_dataloader.dataset.copy()
     ds_cfg.ann_file = f'ImageSets/Segmentation/{split}.txt'
@@ -217,7 +221,7 @@ def evaluate(cfg,
                     data_samples=[item['data_samples']]), False)
             inputs, samples = data['inputs'], data['data_samples']
             label = model.pseudo_labels(inputs, samples, iteration)
-            if isinstance(label, list):  # one label per network (DuPL)
+            if isinstance(label, list):  # one per network / head
                 label = label[(branch or 1) - 1]
             h, w = samples[0].metainfo['img_shape']
             gt = samples[0].gt_sem_seg.data[0]
