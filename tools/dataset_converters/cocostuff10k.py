@@ -72,9 +72,7 @@ pixels.
 """
 import argparse
 import importlib.util
-import os
 import os.path as osp
-import shutil
 import sys
 import warnings
 from functools import partial
@@ -90,8 +88,12 @@ if importlib.util.find_spec('mmseg_wsss') is None:  # run from a checkout
     sys.path.insert(0, REPO_ROOT)
 
 from mmseg_wsss.datasets.cls_labels import (  # noqa: E402
-    IGNORE_INDEX, default_palette, labels_from_mask, save_cls_labels)
+    IGNORE_INDEX, labels_from_mask, save_cls_labels)
 from mmseg_wsss.datasets.metainfo import VOC_CLASSES  # noqa: E402
+
+# The palette PNG writer and the image placement of the COCO converter.
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+from coco14 import place_image, save_index_png  # noqa: E402
 
 NUM_CLASSES = len(VOC_CLASSES)
 # COCO-Stuff v1.1 ids: 0 unlabeled, 1..91 things, 92..182 stuff.
@@ -264,34 +266,6 @@ def load_label_map(mat_path: str) -> np.ndarray:
     return seg.astype(np.int64)
 
 
-def save_index_png(mask: np.ndarray, path: str) -> None:
-    """Save a class map as a palette PNG (the VOC colour map, 255 drawn
-    (224, 224, 192) as in VOC); PIL reads the ids back."""
-    palette = default_palette(NUM_CLASSES)
-    palette += default_palette(256)[NUM_CLASSES:]
-    img = Image.fromarray(mask.astype(np.uint8), mode='P')
-    img.putpalette([c for rgb in palette for c in rgb])
-    img.save(path, format='PNG')
-
-
-def place_image(src: str, dst: str, copy: bool = False) -> None:
-    """Symlink (absolute target) or copy ``src`` to ``dst``, replacing
-    whatever ``dst`` was."""
-    if not osp.isfile(src):
-        raise FileNotFoundError(f'COCO-Stuff image not found: {src}')
-    if osp.lexists(dst):
-        os.remove(dst)
-    if copy:
-        shutil.copyfile(src, dst)
-        return
-    try:
-        os.symlink(osp.abspath(src), dst)
-    except OSError as e:
-        raise OSError(f'Cannot symlink {dst} -> {src} ({e}); use '
-                      '--copy-images on file systems without symlinks.') \
-            from e
-
-
 def convert_one(name: str,
                 img_dir: str,
                 ann_dir: str,
@@ -323,7 +297,10 @@ def convert_one(name: str,
         raise ValueError(f'{mat_path}: S is {seg.shape[0]}x{seg.shape[1]} '
                          f'(HxW) but {img_path} is {height}x{width}.')
     mask = to_voc(seg)
-    save_index_png(mask, osp.join(out_dir, 'SegmentationClass', name + '.png'))
+    save_index_png(
+        mask,
+        osp.join(out_dir, 'SegmentationClass', name + '.png'),
+        num_classes=NUM_CLASSES)
     place_image(
         img_path, osp.join(out_dir, 'JPEGImages', name + '.jpg'), copy=copy)
     return name, labels_from_mask(mask, NUM_CLASSES, IGNORE_INDEX)
