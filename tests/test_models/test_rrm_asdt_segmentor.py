@@ -324,3 +324,21 @@ def test_asdt_inference_max_fusion():
     cfg.model.test_cfg.output = 'mean'
     with pytest.raises(ValueError, match='output'):
         MODELS.build(cfg.model)
+
+
+def test_training_crfs_on_the_torch_backend():
+    """train_cfg.crf / student_crf take the PyTorch backend; the labels
+    equal pydensecrf's here."""
+    model = _model(ASDT_TOY)
+    data = model.data_preprocessor(_batch([_labels()], size=96), True)
+    want = model.pseudo_labels(
+        data['inputs'], data['data_samples'], iteration=156)
+    torch_model = _model(
+        ASDT_TOY,
+        crf=dict(preset='1stage', xy_scale=96 / 448, backend='torch'),
+        student_crf=dict(preset='rrm', xy_scale=96 / 448, backend='torch'))
+    assert torch_model.label_crf.backend == 'torch'
+    got = torch_model.pseudo_labels(
+        data['inputs'], data['data_samples'], iteration=156)
+    for w, g in zip(want, got):
+        assert (w == g).float().mean() >= 0.99

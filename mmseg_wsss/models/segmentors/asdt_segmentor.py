@@ -77,7 +77,12 @@ class ASDTSegmentor(RRMSegmentor):
     DEFAULT_TRAIN_CFG = dict(
         RRMSegmentor.DEFAULT_TRAIN_CFG,
         alternation=dict(form='paper', period=150, tau=5, start_iter=1001),
-        student_crf=dict(preset='rrm', xy_scale=1.0, workers=2))
+        student_crf=dict(
+            preset='rrm',
+            xy_scale=1.0,
+            workers=2,
+            backend='pydensecrf',
+            device='cpu'))
     DEFAULT_TEST_CFG = dict(RRMSegmentor.DEFAULT_TEST_CFG, output='fused')
     STUDENT_SUFFIX = '_student'
 

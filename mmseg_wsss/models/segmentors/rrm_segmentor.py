@@ -55,7 +55,8 @@ class RRMSegmentor(WSSSSegmentor):
         train_cfg (dict): ``cam_scales`` (1.0, 0.5, 1.5, 2.0);
             ``reliable_label`` (:func:`rrm_reliable_label` arguments);
             ``crf`` (:class:`CRFPostProcessor` arguments of the label CRF:
-            preset '1stage' = Gaussian 3/3, bilateral 80/13/10; ``workers``);
+            preset '1stage' = Gaussian 3/3, bilateral 80/13/10; ``workers``;
+            ``backend`` 'torch' and ``device`` run them batched in PyTorch);
             ``ignore_padding`` (False: the code labels the zero-padded part
             of a crop like the rest; True: ignore it).
         test_cfg (dict): ``scales``, ``flip``, ``crf``.
@@ -71,7 +72,12 @@ class RRMSegmentor(WSSSSegmentor):
             min_cam=0.1,
             bg_sure_thr=0.8,
             crf_sure_thr=0.8),
-        crf=dict(preset='1stage', xy_scale=1.0, workers=2),
+        crf=dict(
+            preset='1stage',
+            xy_scale=1.0,
+            workers=2,
+            backend='pydensecrf',
+            device='cpu'),
         ignore_padding=False,
         gate_rule='from')
     DEFAULT_TEST_CFG = dict(
