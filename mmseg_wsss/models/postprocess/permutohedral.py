@@ -116,29 +116,27 @@ class PermutohedralLattice:
             uniq, inverse = torch.unique(codec(keys), return_inverse=True)
         else:
             uniq, inverse = torch.unique(keys, dim=0, return_inverse=True)
-        self.offsets = inverse.view(N, d + 1)
         self._flat_offsets = (inverse + 1).reshape(-1)
         self.num_vertices = uniq.shape[0]
-        if not codec.ok:
-            vkeys = uniq
         # Neighbours along each axis j: n1 = key - 1 with key_j + d, n2 =
         # key + 1 with key_j - d (the group column never changes). With the
         # codec they are the vertex's code plus a constant (the margin
         # keeps every field in range).
         self.neighbors = []
+        total = codec.mult[1:].sum()
         for axis in range(d + 1):
             if codec.ok:
-                total = codec.mult[1:].sum()
                 step = total - (d + 1) * codec.mult[1 + axis] \
                     if axis < d else total
                 queries = (uniq - step, uniq + step)
             else:
-                n1, n2 = vkeys.clone(), vkeys.clone()
+                # uniq holds the vertices' key rows here.
+                n1, n2 = uniq.clone(), uniq.clone()
                 n1[:, 1:] -= 1
                 n2[:, 1:] += 1
                 if axis < d:
-                    n1[:, 1 + axis] = vkeys[:, 1 + axis] + d
-                    n2[:, 1 + axis] = vkeys[:, 1 + axis] - d
+                    n1[:, 1 + axis] = uniq[:, 1 + axis] + d
+                    n2[:, 1 + axis] = uniq[:, 1 + axis] - d
                 queries = (n1, n2)
             self.neighbors.append(
                 tuple(self._find(q, uniq, codec) for q in queries))
