@@ -50,6 +50,9 @@ MODEL_PARAMS = {
     # ASDT: a second head.
     'rrm_wr38_voc.py': 124.13,
     'asdt_wr38_voc.py': 143.10,
+    # AGEN: VGG-16 conv1-5 (14.71M) + WideResNet-38 from b3 (104.25M) +
+    # heads A 14.18M, B 21.25M, C 3.55M, D 10.63M (shared tails).
+    'agen_voc.py': 168.56,
 }
 # Heads of mmseg's second-stage models, counted from mmseg 1.2.2 (21
 # classes): DeepLabV3+ (separable ASPP + decoder) with its FCN auxiliary
@@ -122,6 +125,44 @@ def fake_batch(num_classes, batch, size, views=0):
     return dict(inputs=inputs, data_samples=samples)
 
 
+def agen_branch_params(cin, ch, cout) -> float:
+    """AGENBranch (millions): a 3x3 conv per input, 3x3, 1x1, biases."""
+    cin = (cin, ) if isinstance(cin, int) else cin
+    return (sum(c * ch * 9 + ch for c in cin) + ch * ch * 9 + ch +
+            ch * cout + cout) / 1e6
+
+
+def check_agen_params(cfg, model, n):
+    """AGEN: the backbone is both branches less what AGEN replaces (VGG's
+    fc6 / fc7, B's first ``shared_stages`` stages); heads by hand."""
+    m = cfg.model
+    assert model.num_classes == m.num_classes
+    K = m.num_classes
+    a_ch, b_ch = model.backbone.cls_channels, model.backbone.seg_channels
+    cls_net = MODELS.build(m.backbone.cls_branch)
+    seg_net = MODELS.build(m.backbone.seg_branch)
+    dropped_a = ('fc6.', 'fc7.')
+    dropped_b = ('conv1a.', 'b2.', 'b2_1.', 'b2_2.') \
+        if m.backbone.seg_branch.type == 'WideResNet38' else ('stem.',
+                                                             'layer1.')
+    expected = (sum(p.numel() for k, p in cls_net.named_parameters()
+                    if not k.startswith(dropped_a)) +
+                sum(p.numel() for k, p in seg_net.named_parameters()
+                    if not k.startswith(dropped_b))) / 1e6
+    stages = m.get('agm_stages', (3, 4, 5))
+    expected += agen_branch_params(a_ch[-1], m.cls_head.channels, K - 1)
+    expected += agen_branch_params(b_ch[-1], m.seg_head.channels, K)
+    if stages:
+        expected += agen_branch_params([a_ch[s - 3] for s in stages],
+                                       m.agm_cls_head.channels, K - 1)
+        expected += agen_branch_params([b_ch[s - 3] for s in stages],
+                                       m.agm_seg_head.channels, K)
+    expected += len(m.get('coam_stages', (3, 4, 5))) / 1e6  # lambdas
+    assert abs(n - expected) < 0.005, (n, expected)
+    if 'toy' in osp.basename(cfg.filename):
+        assert n < 5
+
+
 def test_every_config_is_collected():
     assert len(CONFIGS) >= 12
 
@@ -149,6 +190,9 @@ def test_config_builds(config):
         extra += aggregation_params(bb) + d / 1e6
         extra += (grid - 14 * 14) * d / 1e6
     n -= extra
+    if cfg.model.type == 'AGENSegmentor':
+        check_agen_params(cfg, model, n)
+        return
     if 'network' in cfg.model:  # ToCo family: the network holds the parts
         cfg.model = cfg.model.network
     assert model.num_classes == cfg.model.get(
@@ -301,6 +345,7 @@ FULL_SIZE_STEP = [
     'single_stage/single_stage_wr38_voc.py',
     'rrm/rrm_wr38_voc.py',
     'asdt/asdt_wr38_voc.py',
+    'agen/agen_voc.py',
 ]
 
 
@@ -353,3 +398,12 @@ def test_full_size_loss_step(config):
         if config.startswith('asdt'):
             assert model.student_teacher(10**6) == 'seg'
             assert {'loss_seg_student', 'loss_energy_student'} <= set(losses)
+    if config.startswith('agen'):
+        # Eq. 15: four classification and four seeding losses, the boundary
+        # loss through SEC's CRF on the 28 x 28 output grid.
+        assert {
+            'loss_cls', 'loss_cls_agm3', 'loss_cls_agm4', 'loss_cls_agm5',
+            'loss_seed', 'loss_seed_agm3', 'loss_seed_agm4',
+            'loss_seed_agm5', 'loss_boundary'
+        } <= set(losses)
+        assert losses['time_crf'] > 0

@@ -233,6 +233,10 @@ METHODS = {
         'model.train_cfg.alternation.period=2',
         'model.train_cfg.alternation.tau=2'
     ], ['loss_seg', 'loss_seg_student']),
+    # AGEN: every AGM's seeding loss and the boundary loss's CRF each step
+    # (a 2-process run also checks the shared AGM layers under DDP).
+    'agen': ('configs/agen/agen_toy.py', [],
+             ['loss_cls_agm3', 'loss_seed_agm5', 'loss_boundary']),
 }
 # Gated losses that are logged but may be 0 this early (the consistency
 # loss needs weak-view confidences above 0.9).
@@ -243,7 +247,8 @@ LOGGED = {
     'dupl': ['loss_consist_1', 'loss_consist_2'],
     'fsr': ['loss_energy', 'loss_ptc'],
     'rrm': ['loss_energy'],
-    'asdt': ['loss_energy', 'loss_energy_student', 'pw_high']
+    'asdt': ['loss_energy', 'loss_energy_student', 'pw_high'],
+    'agen': ['loss_seed', 'loss_seed_agm4', 'loss_seed_agm3', 'time_crf']
 }
 # 1Stage drops images whose pseudo label misses a class: an untrained model's
 # may all be dropped (loss 0) after 2 iterations.

@@ -10,3 +10,6 @@ __all__ += ['SingleStageHead']
 from .rrm_seg_head import RRMSegHead  # noqa: E402
 
 __all__ += ['RRMSegHead']
+from .agen_branch import AGENBranch  # noqa: E402
+
+__all__ += ['AGENBranch']

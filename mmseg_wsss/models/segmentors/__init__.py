@@ -1,4 +1,5 @@
 # Copyright (c) OpenMMLab. All rights reserved.
+from .agen_segmentor import AGENSegmentor
 from .asdt_segmentor import ASDTSegmentor
 from .cam_segmentor import CAMSegmentor
 from .dupl_segmentor import DuPLSegmentor
@@ -10,7 +11,7 @@ from .wsss_encoder_decoder import WSSSEncoderDecoder
 from .wsss_segmentor import WSSSSegmentor
 
 __all__ = [
-    'ASDTSegmentor', 'CAMSegmentor', 'DuPLSegmentor', 'FSRSegmentor',
+    'AGENSegmentor', 'ASDTSegmentor', 'CAMSegmentor', 'DuPLSegmentor', 'FSRSegmentor',
     'RRMSegmentor', 'SingleStageSegmentor', 'ToCoSegmentor',
     'WSSSEncoderDecoder', 'WSSSSegmentor'
 ]

@@ -185,12 +185,6 @@ class RRMSegmentor(WSSSSegmentor):
         cam = cam * cls_label[:, :, None, None].to(cam)
         return cam / (cam.amax(dim=(-2, -1), keepdim=True) + self.CAM_EPS)
 
-    def crf_images(self, inputs: Tensor) -> List[np.ndarray]:
-        """(B, 3, H, W) normalised crops as (H, W, 3) uint8 RGB arrays (the
-        CRF's images; the code truncates to uint8 likewise)."""
-        images = (self.images_01(inputs) * 255.).clamp(0, 255).byte()
-        return list(images.permute(0, 2, 3, 1).cpu().numpy())
-
     @torch.no_grad()
     def reliable_labels(self, inputs: Tensor, cams: Tensor, cls_label: Tensor,
                         img_box: List) -> Tensor:

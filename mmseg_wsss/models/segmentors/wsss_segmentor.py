@@ -3,6 +3,7 @@ from abc import abstractmethod
 from typing import (Callable, Dict, List, Mapping, Optional, Sequence, Tuple,
                     Union)
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from mmseg.models.segmentors.base import BaseSegmentor
@@ -233,6 +234,25 @@ class WSSSSegmentor(BaseSegmentor):
     def images_01(self, inputs: Tensor) -> Tensor:
         """Normalised inputs back to RGB in [0, 1] (PAR, PAMR, energy)."""
         return denormalize_images(inputs, self.data_preprocessor)
+
+    def crf_images(self,
+                   inputs: Tensor,
+                   size: Optional[Tuple[int, int]] = None) -> List[np.ndarray]:
+        """(B, 3, H, W) normalised crops as (H, W, 3) uint8 RGB arrays: the
+        images of a dense CRF inside training (truncated to uint8, as the
+        RRM and SEC code do).
+
+        Args:
+            inputs (Tensor): (B, 3, H, W) normalised crops.
+            size (tuple, optional): (h, w) to resize them to first
+                (bilinear), for a CRF at the feature resolution.
+        """
+        images = self.images_01(inputs)
+        if size is not None and tuple(size) != tuple(images.shape[-2:]):
+            images = F.interpolate(
+                images, size=size, mode='bilinear', align_corners=False)
+        images = (images * 255.).clamp(0, 255).byte()
+        return list(images.permute(0, 2, 3, 1).cpu().numpy())
 
     # Pseudo labels ---------------------------------------------------
     @torch.no_grad()

@@ -1,0 +1,2 @@
+# Short name of agen-ma_r18-tiny_1xb16-3k_toy-96x96.py
+_base_ = './agen-ma_r18-tiny_1xb16-3k_toy-96x96.py'
