@@ -29,6 +29,7 @@ import resource
 import statistics
 import sys
 import time
+from typing import Optional
 
 sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..', '..')))
 
@@ -102,23 +103,52 @@ def random_batch(num_classes: int,
     return dict(inputs=inputs, data_samples=samples)
 
 
+def build_train_step(config: str,
+                     batch_size: int = 2,
+                     size: int = 448,
+                     device: str = 'cpu',
+                     amp: bool = False,
+                     seed: int = 0,
+                     cfg_options: Optional[dict] = None):
+    """Build a config's model (pretrained weights dropped) and optimiser
+    and a random batch; return ``(step, data)``, where ``step(iteration)``
+    runs one training step with ``iteration`` in the MessageHub (so the
+    gated losses are on) and returns the loss dict. ``step.num_params`` is
+    the model's size in millions."""
+    torch.manual_seed(seed)
+    init_default_scope('mmseg')
+    cfg = Config.fromfile(config)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    drop_pretrained(cfg.model)
+    cfg.model.data_preprocessor.size = (size, size)
+    model = MODELS.build(cfg.model).to(device).train()
+    optim_cfg = dict(cfg.optim_wrapper)
+    if amp:
+        optim_cfg['type'] = 'AmpOptimWrapper'
+    optim_wrapper = build_optim_wrapper(model, optim_cfg)
+    data = random_batch(model.num_classes, batch_size, size, seed,
+                        num_extra_views(cfg))
+
+    def step(iteration: int) -> dict:
+        MessageHub.get_current_instance().update_info('iter', iteration)
+        return model.train_step(data, optim_wrapper)
+
+    step.num_params = sum(p.numel() for p in model.parameters()) / 1e6
+    return step, data
+
+
 def main(argv=None):
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
-    torch.manual_seed(args.seed)
-    init_default_scope('mmseg')
-    cfg = Config.fromfile(args.config)
-    drop_pretrained(cfg.model)
-    cfg.model.data_preprocessor.size = (args.size, args.size)
-    model = MODELS.build(cfg.model).to(args.device).train()
-    optim_cfg = dict(cfg.optim_wrapper)
-    if args.amp:
-        optim_cfg['type'] = 'AmpOptimWrapper'
-    optim_wrapper = build_optim_wrapper(model, optim_cfg)
-    MessageHub.get_current_instance().update_info('iter', args.iter)
-    data = random_batch(model.num_classes, args.batch_size, args.size,
-                        args.seed, num_extra_views(cfg))
-    n_params = sum(p.numel() for p in model.parameters()) / 1e6
+    step_fn, _ = build_train_step(
+        args.config,
+        batch_size=args.batch_size,
+        size=args.size,
+        device=args.device,
+        amp=args.amp,
+        seed=args.seed)
+    n_params = step_fn.num_params
 
     def sync():
         if args.device.startswith('cuda'):
@@ -128,10 +158,9 @@ def main(argv=None):
     for step in range(args.warmup + args.repeat):
         # One iteration per step, so per-iteration work (an EMA teacher's
         # update) is timed too; the gates stay open.
-        MessageHub.get_current_instance().update_info('iter', args.iter + step)
         sync()
         start = time.perf_counter()
-        losses = model.train_step(data, optim_wrapper)
+        losses = step_fn(args.iter + step)
         sync()
         if step >= args.warmup:
             times.append(time.perf_counter() - start)
