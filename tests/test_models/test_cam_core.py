@@ -154,6 +154,27 @@ def test_multi_scale_cam_flip_is_unflipped(flip_merge):
     assert not torch.allclose(out, wrong)
 
 
+@pytest.mark.parametrize('flip', [True, False])
+def test_multi_scale_cam_first_view_is_reused(flip):
+    """A given scale-1.0 CAM of the inputs stands in for cam_fn's: same
+    result, and cam_fn sees only the flipped view at that scale."""
+    x = _inputs(b=2)
+    seen = []
+
+    def cam_fn(v):
+        seen.append(v.shape[0])
+        return _add_ramp_cam_fn(v)
+
+    kwargs = dict(scales=(1.0, 0.5), flip=flip, normalize=False)
+    expected = multi_scale_cam(cam_fn, x, **kwargs)
+    assert seen == ([4, 4] if flip else [2, 2])
+    seen.clear()
+    out = multi_scale_cam(
+        cam_fn, x, first_view=_add_ramp_cam_fn(x), **kwargs)
+    assert seen == ([2, 4] if flip else [2])
+    torch.testing.assert_close(out, expected)
+
+
 def test_multi_scale_cam_flip_batch_layout():
     """cam_fn sees the B views, then their B flips, in one batch."""
     x = _inputs(b=3)

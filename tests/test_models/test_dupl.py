@@ -263,8 +263,8 @@ def test_cross_supervision(monkeypatch):
     real_cams = model.training_cams
     monkeypatch.setattr(
         model, 'training_cams',
-        lambda net, x: tuple(c + (0 if net is s1 else 10)
-                             for c in real_cams(net, x)))
+        lambda net, x, *feats: tuple(c + (0 if net is s1 else 10)
+                                     for c in real_cams(net, x, *feats)))
     monkeypatch.setattr(
         model, 'refine_label', lambda images, cam, *a, **k: label_1
         if cam.max() < 10 else label_2)

@@ -117,3 +117,46 @@ def test_predict_seg_and_cam_outputs():
     assert set(out[0].pred_sem_seg.data.unique().tolist()) <= present
     with pytest.raises(ValueError, match='output'):
         _model(test_cfg=dict(output='nope'))
+
+
+@pytest.mark.parametrize('config',
+                         ['toco/toco-noctc_toy.py', 'dupl/dupl_toy.py'])
+def test_reuse_forward_cam(config):
+    """train_cfg.reuse_forward_cam: the training forward's features give
+    the unflipped scale-1.0 CAMs (for scales 1.0 / 0.5 / 1.5, 6 passes of
+    each image through each backbone instead of 7; DuPL adds its strong
+    view), the losses the same up to float rounding; a drop-path backbone
+    keeps the extra pass."""
+    cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs', config))
+    cfg.model.data_preprocessor.size = (48, 48)
+
+    def run(reuse, drop_path=0.):
+        model_cfg = cfg.model.copy()
+        model_cfg.train_cfg = dict(
+            model_cfg.train_cfg, reuse_forward_cam=reuse)
+        model_cfg.network.backbone.drop_path_rate = drop_path
+        torch.manual_seed(0)
+        model = MODELS.build(model_cfg).train()
+        data = _batch(model)
+        images = []
+        for net in getattr(model, 'students', None) or [model.network]:
+            net.backbone.register_forward_hook(
+                lambda m, args, out: images.append(args[0].shape[0]))
+        _set_iter(10**5)  # every gate open
+        torch.manual_seed(1)
+        losses = model(**data, mode='loss')
+        _set_iter(0)
+        return losses, sum(images)
+
+    nets = 2 if config.startswith('dupl') else 1
+    base, n_base = run(False)
+    reused, n_reused = run(True)
+    strong = 2 * 2 if nets == 2 else 0  # DuPL's strong views (batch 2)
+    assert n_base == nets * 7 * 2 + strong
+    assert n_reused == nets * 6 * 2 + strong
+    assert set(base) == set(reused)
+    for key in base:
+        torch.testing.assert_close(
+            reused[key], base[key], rtol=1e-4, atol=1e-5, msg=key)
+    _, n_drop = run(True, drop_path=0.1)
+    assert n_drop == n_base

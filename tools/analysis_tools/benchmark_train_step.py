@@ -35,7 +35,7 @@ sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..', '..')))
 
 import mmseg_wsss  # noqa: E402,F401
 import torch  # noqa: E402
-from mmengine.config import Config  # noqa: E402
+from mmengine.config import Config, DictAction  # noqa: E402
 from mmengine.logging import MessageHub  # noqa: E402
 from mmengine.optim import build_optim_wrapper  # noqa: E402
 from mmengine.registry import init_default_scope  # noqa: E402
@@ -67,6 +67,12 @@ def parse_args(argv=None):
     parser.add_argument(
         '--amp', action='store_true', help='mixed precision (GPU)')
     parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='config overrides, e.g. '
+        'model.train_cfg.reuse_forward_cam=True')
     return parser.parse_args(argv)
 
 
@@ -147,7 +153,8 @@ def main(argv=None):
         size=args.size,
         device=args.device,
         amp=args.amp,
-        seed=args.seed)
+        seed=args.seed,
+        cfg_options=args.cfg_options)
     n_params = step_fn.num_params
 
     def sync():

@@ -124,23 +124,35 @@ class ToCoNetwork(BaseModule):
     def _both_cams(self, inputs: Tensor) -> Tensor:
         """Raw final and aux CAMs stacked on the channel axis (N, 2C, h, w).
         """
-        feats = self.extract_feat(inputs)
+        return self._both_cams_of(self.extract_feat(inputs))
+
+    def _both_cams_of(self, feats: Tuple[Tensor, Tensor, Tensor]) -> Tensor:
+        """:meth:`_both_cams` from features already extracted."""
         return torch.cat(
             [self.cls_head.cam(feats),
              self.aux_cls_head.cam(feats)], dim=1)
 
     @torch.no_grad()
-    def training_cams(self, inputs: Tensor,
-                      scales: Sequence[float]) -> Tuple[Tensor, Tensor]:
+    def training_cams(
+        self,
+        inputs: Tensor,
+        scales: Sequence[float],
+        feats: Optional[Tuple[Tensor, Tensor, Tensor]] = None
+    ) -> Tuple[Tensor, Tensor]:
         """Normalised multi-scale + flip (final, aux) CAMs (B, C-1, H, W).
 
         Computed in the network's current mode (train mode during training,
-        as the code), one pass per view for both classifiers.
+        as the code), one pass per view for both classifiers. ``feats``:
+        the training forward's features of ``inputs``, whose CAMs then stand
+        for the unflipped scale-1.0 view (one backbone pass fewer; only
+        where that forward is deterministic, see
+        :meth:`ToCoSegmentor.training_cams`).
         """
         cams = multi_scale_cam(
             self._both_cams,
             inputs,
             scales=scales,
             flip=True,
-            align_corners=self.align_corners)
+            align_corners=self.align_corners,
+            first_view=None if feats is None else self._both_cams_of(feats))
         return cams.chunk(2, dim=1)

@@ -83,6 +83,7 @@ class DuPLSegmentor(ToCoSegmentor):
     # while n_iter <= gmm_iters; COCO's is on from 32,000 itself).
     DEFAULT_TRAIN_CFG = dict(
         cam_scales=(1.0, 0.5, 1.5),
+        reuse_forward_cam=False,
         low_thr=0.25,
         par=ToCoSegmentor.DEFAULT_TRAIN_CFG['par'],
         dis_start_iter=None,
@@ -222,7 +223,7 @@ class DuPLSegmentor(ToCoSegmentor):
             feat = network.extract_feat(inputs)
             for name, value in network.cls_losses(feat, data_samples).items():
                 losses[f'{name}_{k}'] = value
-            cam, aux_cam = self.training_cams(network, inputs)
+            cam, aux_cam = self.training_cams(network, inputs, feat)
             losses[f'{self.loss_ptc.loss_name}_{k}'] = self.gated(
                 cfg.ptc_start_iter, lambda: self.ptc_loss(
                     feat[0], aux_cam, cls_label, img_box, high_thr), feat[0])

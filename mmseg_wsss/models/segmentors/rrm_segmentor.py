@@ -162,10 +162,8 @@ class RRMSegmentor(WSSSSegmentor):
 
         def cam_fn(x: Tensor) -> Tensor:
             # Rectified before the resize, as the code (multi_scale_cam's
-            # ReLU after it is then a no-op); multi_scale_cam passes
-            # ``inputs`` itself at scale 1.
-            feats = feat if x is inputs else self.extract_feat(x)
-            return F.relu(self.cls_head.cam(feats))
+            # ReLU after it is then a no-op).
+            return F.relu(self.cls_head.cam(self.extract_feat(x)))
 
         scales = self.train_cfg.cam_scales
         cam = multi_scale_cam(
@@ -176,7 +174,8 @@ class RRMSegmentor(WSSSSegmentor):
             scale_merge='sum',
             normalize=False,
             align_corners=self.align_corners,
-            out_size=tuple(feat.shape[-2:])) / len(scales)
+            out_size=tuple(feat.shape[-2:]),
+            first_view=F.relu(self.cls_head.cam(feat))) / len(scales)
         cam = F.interpolate(
             cam.float(),
             size=inputs.shape[-2:],

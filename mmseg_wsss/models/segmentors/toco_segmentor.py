@@ -1,5 +1,5 @@
 # Copyright (c) OpenMMLab. All rights reserved.
-from typing import Dict, List, Tuple, Union
+from typing import Dict, List, Optional, Tuple, Union
 
 import torch
 from mmseg.utils import (ConfigType, OptConfigType, OptMultiConfig,
@@ -77,6 +77,8 @@ class ToCoSegmentor(WSSSSegmentor):
     """
     DEFAULT_TRAIN_CFG = dict(
         cam_scales=(1.0, 0.5, 1.5),
+        # The scale-1.0 CAM from the training forward (#19 item 4).
+        reuse_forward_cam=False,
         high_thr=0.7,
         low_thr=0.25,
         # The code's gates: `if n_iter <= 2000:` no seg/energy loss, so they
@@ -185,10 +187,25 @@ class ToCoSegmentor(WSSSSegmentor):
         return self.inference_network().extract_feat(inputs)
 
     # Steps of the loss, shared with the methods built on ToCo -----------
-    def training_cams(self, network: ToCoNetwork,
-                      inputs: Tensor) -> Tuple[Tensor, Tensor]:
-        """Normalised (final, aux) CAMs at ``train_cfg.cam_scales``."""
-        return network.training_cams(inputs, self.train_cfg.cam_scales)
+    def training_cams(
+        self,
+        network: ToCoNetwork,
+        inputs: Tensor,
+        feats: Optional[Tuple[Tensor, Tensor, Tensor]] = None
+    ) -> Tuple[Tensor, Tensor]:
+        """Normalised (final, aux) CAMs at ``train_cfg.cam_scales``.
+
+        With ``train_cfg.reuse_forward_cam`` and a deterministic backbone
+        (no drop path, no dropout), ``feats`` (the training forward's
+        features of ``inputs``) give the unflipped scale-1.0 CAMs: one
+        backbone pass of B images fewer per step, the same CAMs up to float
+        rounding (off by default until its toy numbers are checked).
+        """
+        if (feats is None or not self.train_cfg.get('reuse_forward_cam')
+                or self.stochastic_backbone(network)):
+            feats = None
+        return network.training_cams(
+            inputs, self.train_cfg.cam_scales, feats=feats)
 
     def label_threshold(self, cls_label: Tensor) -> Union[float, Tensor]:
         """High background constant of the PTC and segmentation labels."""
@@ -303,7 +320,7 @@ class ToCoSegmentor(WSSSSegmentor):
         img_box = self.img_boxes(data_samples)
         feats = self.network.extract_feat(inputs)
         losses = self.network.cls_losses(feats, data_samples)
-        cam, aux_cam = self.training_cams(self.network, inputs)
+        cam, aux_cam = self.training_cams(self.network, inputs, feats)
         high_thr = self.label_threshold(cls_label)
 
         def ptc() -> Tensor:

@@ -73,7 +73,8 @@ def multi_scale_cam(cam_fn: Callable[[Tensor], Tensor],
                     scale_merge: str = 'sum',
                     normalize: bool = True,
                     align_corners: bool = False,
-                    out_size: Optional[Tuple[int, int]] = None) -> Tensor:
+                    out_size: Optional[Tuple[int, int]] = None,
+                    first_view: Optional[Tensor] = None) -> Tensor:
     """Multi-scale + flip CAMs, as ToCo's ``multi_scale_cam``.
 
     At each scale the input (and its horizontal flip) is resized
@@ -95,6 +96,11 @@ def multi_scale_cam(cam_fn: Callable[[Tensor], Tensor],
         out_size (tuple[int, int], optional): The grid every scale's CAM is
             resized to; defaults to the input size (H, W). RRM merges on
             the scale-1 CAM grid (the feature stride) instead.
+        first_view (Tensor, optional): (B, C, h', w') raw CAMs of
+            ``inputs`` itself at scale 1.0, already computed (from the
+            training forward's features): reused, so ``cam_fn`` sees only
+            the flipped view at that scale. Equal to recomputing them up to
+            float rounding (a batch of B against one of 2B).
 
     Returns:
         Tensor: (B, C, H, W) CAMs (``out_size`` when given).
@@ -113,13 +119,13 @@ def multi_scale_cam(cam_fn: Callable[[Tensor], Tensor],
                 size=size,
                 mode='bilinear',
                 align_corners=align_corners)
-        if flip:
-            x = torch.cat([x, x.flip(-1)], dim=0)
+        if scale == 1.0 and first_view is not None:
+            raw = torch.cat([first_view, cam_fn(x.flip(-1))]) if flip \
+                else first_view
+        else:
+            raw = cam_fn(torch.cat([x, x.flip(-1)]) if flip else x)
         cam = F.interpolate(
-            cam_fn(x),
-            size=out_size,
-            mode='bilinear',
-            align_corners=align_corners)
+            raw, size=out_size, mode='bilinear', align_corners=align_corners)
         if flip:
             view, flipped = cam[:B], cam[B:].flip(-1)
             cam = torch.maximum(view, flipped) if flip_merge == 'max' \
