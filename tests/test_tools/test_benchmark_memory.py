@@ -54,4 +54,27 @@ def test_cpu_run_end_to_end(capsys):
     assert "batch 2 (the config's): " in out
     assert 'fit over batches 1 and 2' in out
     lines = [x for x in out.splitlines() if x.startswith('largest batch')]
-    assert len(lines) == 2 and all('(estimate)' in x for x in lines)
+    if 'no estimate' in out:  # resident memory did not rise at 32 px
+        assert lines == [] and 'memory did not grow from batch 1 to 2' in out
+    else:
+        assert len(lines) == 2 and all(
+            x.endswith('(estimate, from CPU resident memory)') for x in lines)
+
+
+def test_no_estimate_when_memory_does_not_grow(monkeypatch, capsys):
+    # Resident memory is noisy: batch 2 measured below batch 1 gives a
+    # falling line, which must print no (huge) largest batch.
+    resident = {1: 900 * 2**20, 2: 890 * 2**20}
+    monkeypatch.setattr(
+        bm,
+        'measure',
+        lambda args, batch, cap_gb=None: {
+            'fits': True,
+            'resident': resident[batch]
+        })
+    toy = osp.join(REPO_ROOT, 'configs/cam_baseline/cam_resnet_toy.py')
+    bm.main([toy, '--device', 'cpu', '--batch-size', '2', '--size', '32'])
+    out = capsys.readouterr().out
+    assert 'memory did not grow from batch 1 to 2: no estimate' in out
+    assert 'largest batch' not in out
+    assert str(sys.maxsize) not in out

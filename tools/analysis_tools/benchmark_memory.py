@@ -132,8 +132,8 @@ def linear_fit(b1: int, m1: float, b2: int, m2: float) -> Tuple[float, float]:
 
 def largest_batch(fixed: float, per_image: float, budget: float) -> int:
     """The largest batch whose fitted memory stays within ``budget`` (0
-    when not even one image fits; a huge number when memory does not grow
-    with the batch, which a real measurement never gives)."""
+    when not even one image fits; ``sys.maxsize`` when memory does not
+    grow with the batch, which ``main`` reports as no estimate)."""
     if fixed + per_image > budget:
         return 0
     if per_image <= 0:
@@ -273,6 +273,12 @@ def main(argv=None):
     fixed, per_image = linear_fit(b1, peak_of(runs[b1]), b2, peak_of(runs[b2]))
     print(f'fit over batches {b1} and {b2}: {fixed / GIB:.2f} GiB + '
           f'{per_image / GIB:.3f} GiB per image')
+    if per_image <= 0:
+        # Resident memory is noisy at small crops; a line that does not
+        # rise bounds nothing.
+        print(f'memory did not grow from batch {b1} to {b2}: no estimate '
+              '(fit over larger batches or crops: --fit-batches, --size)')
+        return
     device_gib = None
     if args.verify:
         import torch
