@@ -29,7 +29,7 @@ there from a commit whose behaviour the default records proved (session 9:
 6e74e6d on a Sapphire Rapids Xeon); the test uses them when the fingerprint
 matches, else the default file. On a CPU with no records of its own (CI
 machines vary) the replay is compared within tolerances instead, measured
-between the two recorded kinds (``test_golden_steps.py``); record its
+between the recorded kinds (``test_golden_steps.py``); record its
 file to make it exact::
 
     python tests/golden/golden_steps.py --record \

@@ -19,7 +19,7 @@ from typing import Dict, List
 import pytest
 
 HERE = osp.dirname(__file__)
-GOLDEN = osp.join(HERE, '..', 'golden', 'golden_steps.json')
+DEFAULT = osp.join(HERE, '..', 'golden', 'golden_steps.json')
 sys.path.insert(0, osp.join(HERE, '..', 'golden'))
 try:
     import golden_steps
@@ -27,7 +27,7 @@ finally:
     sys.path.pop(0)
 
 # Records of this kind of CPU's kernels, if any (golden_steps.py).
-GOLDEN, EXACT = golden_steps.records_path(GOLDEN)
+GOLDEN, EXACT = golden_steps.records_path(DEFAULT)
 with open(GOLDEN) as f:
     RECORDS = json.load(f)
 
@@ -90,11 +90,10 @@ def test_training_steps_are_bit_identical_to_the_golden(
 def test_tolerances_cover_the_recorded_kinds_of_cpu():
     """The close comparison accepts every other recorded kind of CPU
     replayed against the default records."""
-    default = osp.join(HERE, '..', 'golden', 'golden_steps.json')
     others = sorted(
-        glob.glob(osp.join(HERE, '..', 'golden', 'golden_steps.*.json')))
+        glob.glob(osp.join(osp.dirname(DEFAULT), 'golden_steps.*.json')))
     assert others, 'no second kind of CPU recorded'
-    with open(default) as f:
+    with open(DEFAULT) as f:
         base = json.load(f)
     for other in others:
         with open(other) as f:

@@ -25,6 +25,8 @@ def test_linear_fit_and_largest_batch_by_hand():
     # Exactly on the budget still fits; one image over does not.
     assert bm.largest_batch(fixed, per_image, 7 * GIB) == 1
     assert bm.largest_batch(fixed, per_image, 6.9 * GIB) == 0
+    with pytest.raises(ValueError):  # a flat line bounds no batch
+        bm.largest_batch(fixed, 0., 79.5 * GIB)
 
 
 def test_args_and_config_defaults():

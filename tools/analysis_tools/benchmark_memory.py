@@ -132,12 +132,13 @@ def linear_fit(b1: int, m1: float, b2: int, m2: float) -> Tuple[float, float]:
 
 def largest_batch(fixed: float, per_image: float, budget: float) -> int:
     """The largest batch whose fitted memory stays within ``budget`` (0
-    when not even one image fits; ``sys.maxsize`` when memory does not
-    grow with the batch, which ``main`` reports as no estimate)."""
+    when not even one image fits). A line that does not rise bounds no
+    batch: ``main`` reports it as no estimate before asking."""
+    if per_image <= 0:
+        raise ValueError(f'memory must grow with the batch, got '
+                         f'{per_image} bytes per image')
     if fixed + per_image > budget:
         return 0
-    if per_image <= 0:
-        return sys.maxsize
     return int(math.floor((budget - fixed) / per_image))
 
 
