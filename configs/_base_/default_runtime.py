@@ -10,7 +10,18 @@ env_cfg = dict(
 vis_backends = [dict(type='LocalVisBackend')]
 visualizer = dict(
     type='SegLocalVisualizer', vis_backends=vis_backends, name='visualizer')
-log_processor = dict(by_epoch=False)
+# ASDT's pw_high flips within a logger interval (T 30 on the toy set, 150 on
+# VOC): beside its value at the logged iteration, the log shows the share of
+# the last 50 iterations on the high level (the class teacher's phase).
+log_processor = dict(
+    by_epoch=False,
+    custom_cfg=[
+        dict(
+            data_src='pw_high',
+            log_name='pw_high_share',
+            method_name='mean',
+            window_size=50)
+    ])
 log_level = 'INFO'
 load_from = None
 resume = False

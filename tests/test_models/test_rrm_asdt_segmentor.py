@@ -342,3 +342,28 @@ def test_training_crfs_on_the_torch_backend():
         data['inputs'], data['data_samples'], iteration=156)
     for w, g in zip(want, got):
         assert (w == g).float().mean() >= 0.99
+
+
+def test_pw_high_share_is_the_mean_over_50_iterations():
+    """The runtime's log processor shows pw_high at the logged iteration
+    and its share over the last 50 iterations: with T 30, T_h 6, of
+    iterations 10..59 only 30..35 are on the high level (6 of 50)."""
+    from mmengine.runner import LogProcessor
+
+    from mmseg_wsss.models.wsss import pulse_high
+    cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs/asdt/asdt_toy.py'))
+    processor = LogProcessor(**cfg.log_processor)
+    hub = MessageHub.get_instance('test_pw_high_share')
+    highs = [float(pulse_high(i, 30, 6)) for i in range(60)]
+    assert sum(highs[-50:]) == 6
+    for value in highs:
+        hub.update_scalar('train/pw_high', value)
+
+    class _Runner:
+        message_hub = hub
+
+    custom_cfg = processor._parse_windows_size(_Runner, 59,
+                                               processor.custom_cfg)
+    tag = processor._collect_scalars(custom_cfg, _Runner, 'train')
+    assert tag['pw_high'] == highs[-1] == 0.0
+    assert tag['pw_high_share'] == pytest.approx(0.12)
