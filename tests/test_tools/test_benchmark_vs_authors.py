@@ -77,6 +77,27 @@ def test_build_train_step_trains():
     assert float(last['loss_cls']) < float(first['loss_cls'])
 
 
+def test_train_step_benchmark_profiles_the_timed_steps(tmp_path, capsys):
+    """--profile: the timed steps only (2 here, after a warm-up) in a
+    pstats file, and both orderings printed."""
+    import pstats
+    out = str(tmp_path / 'step.prof')
+    bts.main([
+        osp.join(REPO_ROOT, 'configs/cam_baseline/cam_resnet_toy.py'),
+        '--batch-size', '1', '--size', '32', '--threads', '1', '--warmup', '1',
+        '--repeat', '2', '--profile', out, '--profile-top', '5'
+    ])
+    printed = capsys.readouterr().out
+    assert 'median step time' in printed
+    assert 'by cumulative time' in printed and 'by own time' in printed
+    stats = pstats.Stats(out)
+    calls = [
+        value[1] for (file, _, name), value in stats.stats.items()
+        if name == 'step' and file.endswith('benchmark_train_step.py')
+    ]
+    assert calls == [2]
+
+
 @pytest.mark.parametrize('method, env', [('dupl', 'WSSS_AUTHORS_DUPL'),
                                          ('toco', 'WSSS_AUTHORS_TOCO')])
 def test_side_by_side_run(method, env, capsys):

@@ -24,7 +24,9 @@ warm-up step)::
         configs/dupl/dupl_vitb_voc.py --batch-size 4 --device cuda [--amp]
 """
 import argparse
+import cProfile
 import os.path as osp
+import pstats
 import resource
 import statistics
 import sys
@@ -73,6 +75,17 @@ def parse_args(argv=None):
         action=DictAction,
         help='config overrides, e.g. '
         'model.train_cfg.reuse_forward_cam=True')
+    parser.add_argument(
+        '--profile',
+        metavar='FILE',
+        help='cProfile the timed steps (not the warm-up), write the stats to '
+        'FILE (for pstats / snakeviz) and print the functions of most '
+        'cumulative and most own time')
+    parser.add_argument(
+        '--profile-top',
+        type=int,
+        default=25,
+        help='functions printed per ordering with --profile')
     return parser.parse_args(argv)
 
 
@@ -161,16 +174,22 @@ def main(argv=None):
         if args.device.startswith('cuda'):
             torch.cuda.synchronize()
 
+    profiler = cProfile.Profile() if args.profile else None
     times, losses = [], {}
     for step in range(args.warmup + args.repeat):
+        timed = step >= args.warmup
         # One iteration per step, so per-iteration work (an EMA teacher's
         # update) is timed too; the gates stay open.
         sync()
+        if profiler is not None and timed:
+            profiler.enable()
         start = time.perf_counter()
         losses = step_fn(args.iter + step)
         sync()
-        if step >= args.warmup:
+        if timed:
             times.append(time.perf_counter() - start)
+            if profiler is not None:
+                profiler.disable()
     print(f'{osp.basename(args.config)}: {n_params:.2f}M parameters, '
           f'batch {args.batch_size} x {args.size}^2, iteration {args.iter}, '
           f'{args.device}' +
@@ -188,6 +207,22 @@ def main(argv=None):
         # ru_maxrss is in KiB on Linux: the process's peak resident memory.
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
         print(f'peak resident memory: {peak:.2f} GiB')
+    if profiler is not None:
+        print_profile(profiler, args.profile, args.repeat, args.profile_top)
+
+
+def print_profile(profiler: cProfile.Profile, out_file: str, steps: int,
+                  top: int) -> None:
+    """Write ``profiler``'s stats to ``out_file`` and print the ``top``
+    functions by cumulative and by own time (totals over ``steps`` timed
+    steps; divide by it for one step). GPU kernels run asynchronously:
+    their time shows where the host waits (``cuda.synchronize``)."""
+    profiler.dump_stats(out_file)
+    stats = pstats.Stats(out_file, stream=sys.stdout).strip_dirs()
+    for order, name in (('cumulative', 'cumulative'), ('tottime', 'own')):
+        print(f'profile of {steps} step(s), by {name} time '
+              f'(stats in {out_file}):')
+        stats.sort_stats(order).print_stats(top)
 
 
 if __name__ == '__main__':
