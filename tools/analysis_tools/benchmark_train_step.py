@@ -218,7 +218,7 @@ def print_profile(profiler: cProfile.Profile, out_file: str, steps: int,
     steps; divide by it for one step). GPU kernels run asynchronously:
     their time shows where the host waits (``cuda.synchronize``)."""
     profiler.dump_stats(out_file)
-    stats = pstats.Stats(out_file, stream=sys.stdout).strip_dirs()
+    stats = pstats.Stats(profiler, stream=sys.stdout).strip_dirs()
     for order, name in (('cumulative', 'cumulative'), ('tottime', 'own')):
         print(f'profile of {steps} step(s), by {name} time '
               f'(stats in {out_file}):')
