@@ -1,0 +1,226 @@
+#!/usr/bin/env bash
+# The GPU measurements of the performance issue (#19) as one prepared script,
+# for a GPU machine that has PyTorch but no network (a rented or lent box).
+# The parts run in the issue's order, each under its own time limit, so a
+# short lease still ends with the first parts' figures:
+#
+#   env      torch, CUDA, the GPU
+#   crf      dense CRF: the torch backend on the GPU at VOC size (img/s,
+#            batches of 16 and 32), its agreement with pydensecrf, and
+#            pydensecrf on 1 and N CPU processes for the ratio
+#   dupl     DuPL step, ours vs the authors' (same inputs, one process),
+#            fp32 and ours with --amp, peak memory of both
+#   toco     the same for ToCo (its energy loss out on both sides)
+#   profile  cProfile of one DuPL and one ToCo step on the GPU
+#   memory   peak memory and largest batch per 24 / 80 GiB of DuPL, ToCo,
+#            FSR and 1Stage, fp32 and AMP (add --verify to run the fitted
+#            batches under an allocator cap; slower)
+#
+# Usage:
+#   # here, with access to the package index: wheels and the authors' code
+#   bash tools/analysis_tools/gpu_checks.sh prepare \
+#       --authors-dupl /path/to/DuPL --authors-toco /path/to/ToCo
+#   # there, from the repository root (the copy of this tree, with the
+#   # ignored .whl/ and .authors/ folders beside it):
+#   bash tools/analysis_tools/gpu_checks.sh run --out OUT_DIR \
+#       [--parts env,crf,dupl,toco,profile,memory] [--part-timeout 150]
+#       [--part-timeout memory=450]
+#       [--verify] [--quick] [--device cuda] [--authors .authors]
+#
+# `prepare` downloads, for CPython 3.12 on x86-64 Linux, the wheels this
+# package needs beyond a PyTorch image (mmengine, mmcv-lite, mmsegmentation,
+# mmpretrain and their pure-Python needs, texttable for the authors' code)
+# and pydensecrf2's sdist into .whl/, and copies the authors' checkouts,
+# without .git and their .npy / .pth files, into .authors/ (both ignored by
+# git). `run` installs .whl/ into /tmp/site when mmseg is not importable,
+# builds pydensecrf2 there (Cython must be installed), and writes one text
+# file per part to OUT_DIR (env.txt, crf.txt, ...) plus summary.txt with
+# each part's exit status and seconds. --quick shrinks every size (a smoke
+# test of the script, e.g. on the CPU with --device cpu); its figures mean
+# nothing.
+set -uo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+cd "$ROOT"
+
+usage() { sed -n '2,40p' "$0"; }
+
+# Wheels a PyTorch image lacks (versions as in requirements/cpu-lock.txt).
+WHEELS=(mmengine==0.10.7 mmcv-lite==2.1.0 mmsegmentation==1.2.2
+  mmpretrain==1.2.0 addict yapf platformdirs termcolor ftfy wcwidth
+  prettytable mat4py modelindex model-index ordered-set importlib-metadata
+  texttable)
+
+prepare() {
+  local dupl='' toco='' py="${PYTHON:-}"
+  while [ $# -gt 0 ]; do
+    case "$1" in
+      --authors-dupl) dupl="$2"; shift 2 ;;
+      --authors-toco) toco="$2"; shift 2 ;;
+      *) echo "unknown argument: $1" >&2; usage >&2; exit 2 ;;
+    esac
+  done
+  [ -n "$py" ] || { [ -x .venv/bin/python ] && py=.venv/bin/python || py=python3; }
+  mkdir -p .whl
+  "$py" -m pip download -q --no-deps --only-binary=:all: \
+    --python-version 3.12 --implementation cp \
+    --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 \
+    --platform manylinux2014_x86_64 --platform any \
+    -d .whl "${WHEELS[@]}" || exit 1
+  "$py" -m pip download -q --no-deps --no-binary=:all: -d .whl \
+    pydensecrf2==1.1 || exit 1
+  local name src
+  for name in DuPL ToCo; do
+    [ "$name" = DuPL ] && src="$dupl" || src="$toco"
+    [ -n "$src" ] || { echo "[gpu_checks] no checkout of $name given: its part will be skipped"; continue; }
+    [ -d "$src" ] || { echo "[gpu_checks] $src is not a folder" >&2; exit 2; }
+    rm -rf ".authors/$name" && mkdir -p ".authors/$name"
+    (cd "$src" && find . -path ./.git -prune -o -type f ! -name '*.npy' \
+      ! -name '*.pth' -print0 | xargs -0 cp --parents -t "$ROOT/.authors/$name")
+  done
+  du -sh .whl .authors 2>/dev/null
+  echo "[gpu_checks] prepared: carry .whl and .authors with the tree"
+}
+
+install_wheels() {
+  # Only when the package's stack is missing (a bare PyTorch image).
+  if "$PY" -c 'import mmseg, mmpretrain, pydensecrf' 2>/dev/null; then
+    return 0
+  fi
+  [ -d .whl ] || { echo "[gpu_checks] mmseg missing and no .whl/ (run prepare)" >&2; return 1; }
+  local site=/tmp/site
+  "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir \
+    --upgrade --target "$site" .whl/*.whl || return 1
+  export PYTHONPATH="$site${PYTHONPATH:+:$PYTHONPATH}"
+  if ! "$PY" -c 'import pydensecrf' 2>/dev/null; then
+    "$PY" -m pip install -q --no-index --no-deps --no-build-isolation \
+      --no-cache-dir --target "$site" .whl/pydensecrf2-*.tar.gz \
+      || echo "[gpu_checks] pydensecrf2 did not build: the CRF agreement is skipped"
+  fi
+}
+
+run() {
+  local out='' parts='env,crf,dupl,toco,profile,memory' limit=150
+  local verify='' quick=0 device=cuda authors=.authors
+  local -A limits=()  # per-part limits: --part-timeout PART=SECONDS
+  while [ $# -gt 0 ]; do
+    case "$1" in
+      --out) out="$2"; shift 2 ;;
+      --parts) parts="$2"; shift 2 ;;
+      --part-timeout)
+        if [[ "$2" == *=* ]]; then limits[${2%%=*}]="${2#*=}"; else limit="$2"; fi
+        shift 2 ;;
+      --verify) verify=--verify; shift ;;
+      --quick) quick=1; shift ;;
+      --device) device="$2"; shift 2 ;;
+      --authors) authors="$2"; shift 2 ;;
+      *) echo "unknown argument: $1" >&2; usage >&2; exit 2 ;;
+    esac
+  done
+  [ -n "$out" ] || { echo "--out is required" >&2; exit 2; }
+  local part
+  for part in ${parts//,/ }; do
+    case "$part" in
+      env|crf|dupl|toco|profile|memory) ;;
+      *) echo "unknown part: $part (env, crf, dupl, toco, profile, memory)" >&2; exit 2 ;;
+    esac
+  done
+  mkdir -p "$out"
+  PY="${PYTHON:-}"
+  [ -n "$PY" ] || { [ -x .venv/bin/python ] && PY=.venv/bin/python || PY=python3; }
+  export PYTHONUNBUFFERED=1 PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
+  install_wheels > "$out/install.txt" 2>&1 || { cat "$out/install.txt"; exit 1; }
+
+  # Sizes: the issue's protocol, or tiny ones with --quick.
+  local crf_n=256 crf_hw=(--height 375 --width 500) agree_n=8 ref_n=16
+  local step=(--batch-size 2 --size 448 --repeat 5) prof=(--batch-size 2 --size 448 --repeat 3)
+  local mem=()
+  if [ "$quick" = 1 ]; then
+    crf_n=4 crf_hw=(--height 60 --width 80) agree_n=2 ref_n=2
+    # 128 px: the smallest crop ToCo's 96 px local crops fit in.
+    step=(--batch-size 1 --size 128 --repeat 1) prof=(--batch-size 1 --size 128 --repeat 1)
+    mem=(--size 128)
+  fi
+  local bench=tools/analysis_tools
+  local ncpu; ncpu=$(nproc)
+
+  part_env() {
+    nvidia-smi 2>&1 | head -n 15
+    "$PY" -c 'import torch, mmseg, mmengine, mmpretrain; print("torch", torch.__version__, "cuda", torch.version.cuda, "available", torch.cuda.is_available()); print(torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"); print("mmseg", mmseg.__version__, "mmengine", mmengine.__version__, "mmpretrain", mmpretrain.__version__)'
+    echo "CPU cores: $ncpu"
+  }
+  part_crf() {
+    local b
+    for b in 16 32; do
+      "$PY" $bench/benchmark_crf.py --preset toco --backend torch --device "$device" \
+        --num-images "$crf_n" --batch-size "$b" "${crf_hw[@]}" --num-classes 21 \
+        --no-agreement || return 1
+    done
+    "$PY" $bench/benchmark_crf.py --preset toco --backend torch --device "$device" \
+      --num-images "$agree_n" --num-distinct "$agree_n" --batch-size "$agree_n" \
+      "${crf_hw[@]}" --num-classes 21 || return 1
+    "$PY" $bench/benchmark_crf.py --preset toco --num-images "$ref_n" \
+      "${crf_hw[@]}" --num-classes 21 --workers 1 "$ncpu"
+  }
+  part_side_by_side() {  # $1: dupl or toco
+    local code=$authors/DuPL
+    [ "$1" = toco ] && code=$authors/ToCo
+    [ -d "$code" ] || { echo "no $code (prepare --authors-$1): skipped"; return 3; }
+    "$PY" $bench/benchmark_vs_authors.py "$1" --authors-code "$code" \
+      --device "$device" "${step[@]}" || return 1
+    if [ "$device" != cpu ]; then
+      "$PY" $bench/benchmark_vs_authors.py "$1" --authors-code "$code" \
+        --device "$device" "${step[@]}" --amp || return 1
+    fi
+  }
+  part_profile() {
+    "$PY" $bench/benchmark_train_step.py configs/dupl/dupl_vitb_voc.py \
+      --device "$device" --iter 5000 "${prof[@]}" --profile /tmp/dupl.prof || return 1
+    "$PY" $bench/benchmark_train_step.py configs/toco/toco_vitb_voc.py \
+      --device "$device" --iter 2500 "${prof[@]}" --profile /tmp/toco.prof \
+      --cfg-options model.loss_energy=None
+  }
+  part_memory() {
+    local cfg amp rc=0
+    for cfg in configs/dupl/dupl_vitb_voc.py configs/toco/toco_vitb_voc.py \
+        configs/fsr/fsr_vitb_voc.py configs/single_stage/single_stage_wr38_voc.py; do
+      for amp in '' --amp; do
+        [ "$device" = cpu ] && [ -n "$amp" ] && continue
+        [ "$device" = cpu ] && v='' || v="$verify"
+        echo "== $cfg $amp"
+        "$PY" $bench/benchmark_memory.py "$cfg" --device "$device" $amp $v "${mem[@]}" || rc=1
+      done
+    done
+    return $rc
+  }
+
+  local start rc fn
+  echo "part rc seconds (rc 124: stopped at its --part-timeout; 3: skipped)" > "$out/summary.txt"
+  for part in ${parts//,/ }; do
+    case "$part" in
+      env) fn=part_env ;;
+      crf) fn=part_crf ;;
+      dupl|toco) fn="part_side_by_side $part" ;;
+      profile) fn=part_profile ;;
+      memory) fn=part_memory ;;
+      *) echo "unknown part: $part" >&2; exit 2 ;;
+    esac
+    local part_limit="${limits[$part]:-$limit}"
+    echo "[gpu_checks] $part (at most $part_limit s)"
+    start=$SECONDS
+    # A subshell under timeout: a part that overruns is stopped, the next runs.
+    export -f part_env part_crf part_side_by_side part_profile part_memory
+    export PY device bench ncpu crf_n agree_n ref_n verify authors
+    timeout -k 10 "$part_limit" bash -c "$(declare -p crf_hw step prof mem); $fn" \
+      > "$out/$part.txt" 2>&1
+    rc=$?
+    echo "$part $rc $((SECONDS - start))" | tee -a "$out/summary.txt"
+    tail -n 4 "$out/$part.txt"
+  done
+}
+
+case "${1:-}" in
+  prepare) shift; prepare "$@" ;;
+  run) shift; run "$@" ;;
+  -h|--help|'') usage ;;
+  *) echo "unknown command: $1" >&2; usage >&2; exit 2 ;;
+esac
