@@ -50,7 +50,7 @@ def test_parts_time_limit_skip_and_summary(tmp_path):
     assert status['env'] == 0
     assert status['crf'] == 124  # stopped at its own limit, 2 s
     assert status['dupl'] == 3  # skipped: no checkout
-    assert 'no ' in (out / 'dupl.txt').read_text()
+    assert 'skipped' in (out / 'dupl.txt').read_text()
     env_txt = (out / 'env.txt').read_text()
     assert 'torch' in env_txt and 'CPU cores' in env_txt
     assert (out / 'crf.txt').exists()

@@ -33,25 +33,19 @@
 # and pydensecrf2's sdist into .whl/, and copies the authors' checkouts,
 # without .git and their .npy / .pth files, into .authors/ (both ignored by
 # git). `run` installs .whl/ into /tmp/site when mmseg is not importable,
-# builds pydensecrf2 there (Cython must be installed), and writes one text
+# builds pydensecrf2 there (its sdist ships the generated C++), writes one text
 # file per part to OUT_DIR (env.txt, crf.txt, ...) plus summary.txt with
 # each part's exit status and seconds. --quick shrinks every size (a smoke
 # test of the script, e.g. on the CPU with --device cpu); its figures mean
 # nothing.
 set -uo pipefail
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+source "$(dirname "$0")/../python_env.sh"  # ROOT, PYTHON
 cd "$ROOT"
 
 usage() { sed -n '2,40p' "$0"; }
 
-# Wheels a PyTorch image lacks (versions as in requirements/cpu-lock.txt).
-WHEELS=(mmengine==0.10.7 mmcv-lite==2.1.0 mmsegmentation==1.2.2
-  mmpretrain==1.2.0 addict yapf platformdirs termcolor ftfy wcwidth
-  prettytable mat4py modelindex model-index ordered-set importlib-metadata
-  texttable)
-
 prepare() {
-  local dupl='' toco='' py="${PYTHON:-}"
+  local dupl='' toco=''
   while [ $# -gt 0 ]; do
     case "$1" in
       --authors-dupl) dupl="$2"; shift 2 ;;
@@ -59,15 +53,21 @@ prepare() {
       *) echo "unknown argument: $1" >&2; usage >&2; exit 2 ;;
     esac
   done
-  [ -n "$py" ] || { [ -x .venv/bin/python ] && py=.venv/bin/python || py=python3; }
+  # Wheels a PyTorch image lacks: the OpenMMLab stack at the lock file's
+  # pins, their pure-Python needs, texttable for the authors' code.
+  local wheels
+  mapfile -t wheels < <(grep -E \
+    '^(mmengine|mmcv-lite|mmsegmentation|mmpretrain)==' requirements/cpu-lock.txt)
+  wheels+=(addict yapf platformdirs termcolor ftfy wcwidth prettytable mat4py
+    modelindex model-index ordered-set importlib-metadata texttable)
   mkdir -p .whl
-  "$py" -m pip download -q --no-deps --only-binary=:all: \
+  "$PYTHON" -m pip download -q --no-deps --only-binary=:all: \
     --python-version 3.12 --implementation cp \
     --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 \
     --platform manylinux2014_x86_64 --platform any \
-    -d .whl "${WHEELS[@]}" || exit 1
-  "$py" -m pip download -q --no-deps --no-binary=:all: -d .whl \
-    pydensecrf2==1.1 || exit 1
+    -d .whl "${wheels[@]}" || exit 1
+  "$PYTHON" -m pip download -q --no-deps --no-binary=:all: -d .whl \
+    "$(grep -E '^pydensecrf2==' requirements/cpu-lock.txt)" || exit 1
   local name src
   for name in DuPL ToCo; do
     [ "$name" = DuPL ] && src="$dupl" || src="$toco"
@@ -83,16 +83,16 @@ prepare() {
 
 install_wheels() {
   # Only when the package's stack is missing (a bare PyTorch image).
-  if "$PY" -c 'import mmseg, mmpretrain, pydensecrf' 2>/dev/null; then
+  if "$PYTHON" -c 'import mmseg, mmpretrain, pydensecrf' 2>/dev/null; then
     return 0
   fi
   [ -d .whl ] || { echo "[gpu_checks] mmseg missing and no .whl/ (run prepare)" >&2; return 1; }
   local site=/tmp/site
-  "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir \
+  "$PYTHON" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir \
     --upgrade --target "$site" .whl/*.whl || return 1
   export PYTHONPATH="$site${PYTHONPATH:+:$PYTHONPATH}"
-  if ! "$PY" -c 'import pydensecrf' 2>/dev/null; then
-    "$PY" -m pip install -q --no-index --no-deps --no-build-isolation \
+  if ! "$PYTHON" -c 'import pydensecrf' 2>/dev/null; then
+    "$PYTHON" -m pip install -q --no-index --no-deps --no-build-isolation \
       --no-cache-dir --target "$site" .whl/pydensecrf2-*.tar.gz \
       || echo "[gpu_checks] pydensecrf2 did not build: the CRF agreement is skipped"
   fi
@@ -125,8 +125,6 @@ run() {
     esac
   done
   mkdir -p "$out"
-  PY="${PYTHON:-}"
-  [ -n "$PY" ] || { [ -x .venv/bin/python ] && PY=.venv/bin/python || PY=python3; }
   export PYTHONUNBUFFERED=1 PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
   install_wheels > "$out/install.txt" 2>&1 || { cat "$out/install.txt"; exit 1; }
 
@@ -145,72 +143,69 @@ run() {
 
   part_env() {
     nvidia-smi 2>&1 | head -n 15
-    "$PY" -c 'import torch, mmseg, mmengine, mmpretrain; print("torch", torch.__version__, "cuda", torch.version.cuda, "available", torch.cuda.is_available()); print(torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"); print("mmseg", mmseg.__version__, "mmengine", mmengine.__version__, "mmpretrain", mmpretrain.__version__)'
+    "$PYTHON" -c 'import torch, mmseg, mmengine, mmpretrain; print("torch", torch.__version__, "cuda", torch.version.cuda, "available", torch.cuda.is_available()); print(torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"); print("mmseg", mmseg.__version__, "mmengine", mmengine.__version__, "mmpretrain", mmpretrain.__version__)'
     echo "CPU cores: $ncpu"
   }
   part_crf() {
     local b
     for b in 16 32; do
-      "$PY" $bench/benchmark_crf.py --preset toco --backend torch --device "$device" \
+      "$PYTHON" $bench/benchmark_crf.py --preset toco --backend torch --device "$device" \
         --num-images "$crf_n" --batch-size "$b" "${crf_hw[@]}" --num-classes 21 \
         --no-agreement || return 1
     done
-    "$PY" $bench/benchmark_crf.py --preset toco --backend torch --device "$device" \
+    "$PYTHON" $bench/benchmark_crf.py --preset toco --backend torch --device "$device" \
       --num-images "$agree_n" --num-distinct "$agree_n" --batch-size "$agree_n" \
       "${crf_hw[@]}" --num-classes 21 || return 1
-    "$PY" $bench/benchmark_crf.py --preset toco --num-images "$ref_n" \
+    "$PYTHON" $bench/benchmark_crf.py --preset toco --num-images "$ref_n" \
       "${crf_hw[@]}" --num-classes 21 --workers 1 "$ncpu"
   }
-  part_side_by_side() {  # $1: dupl or toco
+  side_by_side() {  # $1: dupl or toco
     local code=$authors/DuPL
     [ "$1" = toco ] && code=$authors/ToCo
     [ -d "$code" ] || { echo "no $code (prepare --authors-$1): skipped"; return 3; }
-    "$PY" $bench/benchmark_vs_authors.py "$1" --authors-code "$code" \
+    "$PYTHON" $bench/benchmark_vs_authors.py "$1" --authors-code "$code" \
       --device "$device" "${step[@]}" || return 1
     if [ "$device" != cpu ]; then
-      "$PY" $bench/benchmark_vs_authors.py "$1" --authors-code "$code" \
+      "$PYTHON" $bench/benchmark_vs_authors.py "$1" --authors-code "$code" \
         --device "$device" "${step[@]}" --amp || return 1
     fi
   }
+  part_dupl() { side_by_side dupl; }
+  part_toco() { side_by_side toco; }
   part_profile() {
-    "$PY" $bench/benchmark_train_step.py configs/dupl/dupl_vitb_voc.py \
+    "$PYTHON" $bench/benchmark_train_step.py configs/dupl/dupl_vitb_voc.py \
       --device "$device" --iter 5000 "${prof[@]}" --profile /tmp/dupl.prof || return 1
-    "$PY" $bench/benchmark_train_step.py configs/toco/toco_vitb_voc.py \
+    "$PYTHON" $bench/benchmark_train_step.py configs/toco/toco_vitb_voc.py \
       --device "$device" --iter 2500 "${prof[@]}" --profile /tmp/toco.prof \
       --cfg-options model.loss_energy=None
   }
   part_memory() {
-    local cfg amp rc=0
+    local cfg amp v rc=0
     for cfg in configs/dupl/dupl_vitb_voc.py configs/toco/toco_vitb_voc.py \
         configs/fsr/fsr_vitb_voc.py configs/single_stage/single_stage_wr38_voc.py; do
       for amp in '' --amp; do
         [ "$device" = cpu ] && [ -n "$amp" ] && continue
         [ "$device" = cpu ] && v='' || v="$verify"
         echo "== $cfg $amp"
-        "$PY" $bench/benchmark_memory.py "$cfg" --device "$device" $amp $v "${mem[@]}" || rc=1
+        "$PYTHON" $bench/benchmark_memory.py "$cfg" --device "$device" $amp $v "${mem[@]}" || rc=1
       done
     done
     return $rc
   }
 
-  local start rc fn
+  # Each part runs in a fresh bash under timeout (a part that overruns is
+  # stopped with its processes, the next runs): it gets the functions and
+  # settings exported, the arrays declared.
+  export -f side_by_side part_env part_crf part_dupl part_toco part_profile \
+    part_memory
+  export PYTHON device bench ncpu crf_n agree_n ref_n verify authors
+  local start rc part_limit
   echo "part rc seconds (rc 124: stopped at its --part-timeout; 3: skipped)" > "$out/summary.txt"
   for part in ${parts//,/ }; do
-    case "$part" in
-      env) fn=part_env ;;
-      crf) fn=part_crf ;;
-      dupl|toco) fn="part_side_by_side $part" ;;
-      profile) fn=part_profile ;;
-      memory) fn=part_memory ;;
-      *) echo "unknown part: $part" >&2; exit 2 ;;
-    esac
-    local part_limit="${limits[$part]:-$limit}"
+    part_limit="${limits[$part]:-$limit}"
     echo "[gpu_checks] $part (at most $part_limit s)"
     start=$SECONDS
-    # A subshell under timeout: a part that overruns is stopped, the next runs.
-    export -f part_env part_crf part_side_by_side part_profile part_memory
-    export PY device bench ncpu crf_n agree_n ref_n verify authors
-    timeout -k 10 "$part_limit" bash -c "$(declare -p crf_hw step prof mem); $fn" \
+    timeout -k 10 "$part_limit" bash -c "$(declare -p crf_hw step prof mem); part_$part" \
       > "$out/$part.txt" 2>&1
     rc=$?
     echo "$part $rc $((SECONDS - start))" | tee -a "$out/summary.txt"
