@@ -54,3 +54,28 @@ def test_parts_time_limit_skip_and_summary(tmp_path):
     env_txt = (out / 'env.txt').read_text()
     assert 'torch' in env_txt and 'CPU cores' in env_txt
     assert (out / 'crf.txt').exists()
+
+
+def test_relative_paths_are_the_callers(tmp_path):
+    """--out and --authors are read against the caller's directory (the
+    script itself works from the repository root); an option without its
+    value is refused before any part."""
+    env = dict(os.environ, PYTHON=sys.executable, OMP_NUM_THREADS='1')
+    (tmp_path / 'mine').mkdir()
+    proc = subprocess.run([
+        'bash', SCRIPT, 'run', '--out', 'out', '--parts', 'dupl', '--quick',
+        '--device', 'cpu', '--authors', 'mine'
+    ],
+                          cwd=tmp_path,
+                          env=env,
+                          capture_output=True,
+                          text=True,
+                          timeout=240)
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / 'out' / 'summary.txt').exists()
+    assert not osp.exists(osp.join(REPO_ROOT, 'out'))
+    # the caller's (empty) authors folder was looked in, not the repo's
+    assert f'no {tmp_path}/mine/DuPL' in (tmp_path / 'out' /
+                                          'dupl.txt').read_text()
+    proc = run_script('run', '--out')
+    assert proc.returncode == 2 and '--out needs a value' in proc.stderr

@@ -37,19 +37,31 @@
 # file per part to OUT_DIR (env.txt, crf.txt, ...) plus summary.txt with
 # each part's exit status and seconds. --quick shrinks every size (a smoke
 # test of the script, e.g. on the CPU with --device cpu); its figures mean
-# nothing.
+# nothing. Relative paths in the options are read against the caller's
+# directory; the default --authors is the repository's .authors/.
 set -uo pipefail
 source "$(dirname "$0")/../python_env.sh"  # ROOT, PYTHON
+CALLER_DIR=$PWD
 cd "$ROOT"
+
+# Paths given on the command line are the caller's, not the repository's.
+abspath() { case "$1" in /*|'') echo "$1" ;; *) echo "$CALLER_DIR/$1" ;; esac; }
+# An option that takes a value must have one ($1: the option, $2: how many
+# arguments are left).
+need_value() {
+  case "$1" in --verify|--quick) ;;
+    --*) [ "$2" -ge 2 ] || { echo "$1 needs a value" >&2; exit 2; } ;; esac
+}
 
 usage() { sed -n '2,40p' "$0"; }
 
 prepare() {
   local dupl='' toco=''
   while [ $# -gt 0 ]; do
+    need_value "$1" $#
     case "$1" in
-      --authors-dupl) dupl="$2"; shift 2 ;;
-      --authors-toco) toco="$2"; shift 2 ;;
+      --authors-dupl) dupl=$(abspath "$2"); shift 2 ;;
+      --authors-toco) toco=$(abspath "$2"); shift 2 ;;
       *) echo "unknown argument: $1" >&2; usage >&2; exit 2 ;;
     esac
   done
@@ -103,8 +115,9 @@ run() {
   local verify='' quick=0 device=cuda authors=.authors
   local -A limits=()  # per-part limits: --part-timeout PART=SECONDS
   while [ $# -gt 0 ]; do
+    need_value "$1" $#
     case "$1" in
-      --out) out="$2"; shift 2 ;;
+      --out) out=$(abspath "$2"); shift 2 ;;
       --parts) parts="$2"; shift 2 ;;
       --part-timeout)
         if [[ "$2" == *=* ]]; then limits[${2%%=*}]="${2#*=}"; else limit="$2"; fi
@@ -112,7 +125,7 @@ run() {
       --verify) verify=--verify; shift ;;
       --quick) quick=1; shift ;;
       --device) device="$2"; shift 2 ;;
-      --authors) authors="$2"; shift 2 ;;
+      --authors) authors=$(abspath "$2"); shift 2 ;;
       *) echo "unknown argument: $1" >&2; usage >&2; exit 2 ;;
     esac
   done
