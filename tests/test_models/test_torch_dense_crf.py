@@ -155,3 +155,38 @@ def test_benchmark_crf_torch_backend(capsys):
         share = float(
             out.split('agreement with it on 3 images: ')[1].split()[0])
         assert share >= 99.9
+
+
+@pytest.mark.filterwarnings('ignore:Sparse CSR tensor support')
+@pytest.mark.parametrize('packed', [True, False])
+def test_sparse_matrices_are_valid(monkeypatch, packed):
+    """The splat, blur and slice matrices pass PyTorch's CSR invariant
+    checks (they are built with the checks off), across groups and with
+    either key encoding."""
+    built = []
+
+    def checked(crow, col, values, size):
+        built.append(size)
+        return torch.sparse_csr_tensor(
+            crow, col, values, size, check_invariants=True)
+
+    monkeypatch.setattr(permutohedral, '_csr', checked)
+    if not packed:
+        orig = permutohedral._Codec.__init__
+
+        def no_pack(self, keys, margin):
+            orig(self, keys, margin)
+            self.ok = False
+
+        monkeypatch.setattr(permutohedral._Codec, '__init__', no_pack)
+    gen = torch.Generator().manual_seed(3)
+    for d in (2, 5):
+        f = torch.rand(500, d, generator=gen) * 20
+        groups = torch.randint(0, 3, (500, ), generator=gen)
+        lat = PermutohedralLattice(f, groups)
+        assert lat.filter(torch.rand(500, 2, generator=gen)).shape == (500, 2)
+        # float64 values are filtered in float64
+        assert lat.filter(torch.rand(500, 1,
+                                     dtype=torch.float64)).dtype == \
+            torch.float64
+    assert len(built) == 2 * 2 + 3 + 6  # splat + slice, d + 1 blurs each

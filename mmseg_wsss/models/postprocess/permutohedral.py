@@ -7,6 +7,7 @@ axes in order, and the slice scaled by ``1 / (1 + 2^-d)``. Vectorised over
 all points (and over several images, whose points never share a lattice
 vertex), it runs on the CPU and the GPU alike; no compiled extension.
 """
+import warnings
 from typing import Optional
 
 import torch
@@ -116,13 +117,12 @@ class PermutohedralLattice:
             uniq, inverse = torch.unique(codec(keys), return_inverse=True)
         else:
             uniq, inverse = torch.unique(keys, dim=0, return_inverse=True)
-        self._flat_offsets = (inverse + 1).reshape(-1)
-        self.num_vertices = uniq.shape[0]
+        self.num_vertices = V = uniq.shape[0]
         # Neighbours along each axis j: n1 = key - 1 with key_j + d, n2 =
         # key + 1 with key_j - d (the group column never changes). With the
         # codec they are the vertex's code plus a constant (the margin
         # keeps every field in range).
-        self.neighbors = []
+        blurs = []
         total = codec.mult[1:].sum()
         for axis in range(d + 1):
             if codec.ok:
@@ -138,10 +138,54 @@ class PermutohedralLattice:
                     n1[:, 1 + axis] = uniq[:, 1 + axis] + d
                     n2[:, 1 + axis] = uniq[:, 1 + axis] - d
                 queries = (n1, n2)
-            self.neighbors.append(
-                tuple(self._find(q, uniq, codec) for q in queries))
+            n1, n2 = (self._find(q, uniq, codec) - 1 for q in queries)
+            blurs.append(self._blur_matrix(n1, n2))
         # The code's magic scaling constant of the slice.
         self.alpha = 1.0 / (1 + 2.0**(-d))
+        # Splat, blur and slice as sparse (CSR) products: splat (V, N)
+        # holds each point's d + 1 barycentric weights, slice (N, V) its
+        # transpose times alpha. Each product reads a point's row once
+        # instead of building an (N, d + 1, K) tensor: about 10x faster
+        # than gathers and scatters on the CPU at VOC size, and a
+        # deterministic cuSPARSE call on the GPU.
+        vid = inverse.view(N, d + 1)
+        self._splat = self._transpose_csr(vid, self.weights, V)
+        vid, order = vid.sort(dim=1)  # CSR wants sorted columns in a row
+        self._slice = _csr(
+            torch.arange(0, N * (d + 1) + 1, d + 1,
+                         device=dev), vid.reshape(-1),
+            (self.weights.gather(1, order) * self.alpha).reshape(-1), (N, V))
+        self._blurs = blurs
+
+    @staticmethod
+    def _transpose_csr(vid: Tensor, weights: Tensor, V: int) -> Tensor:
+        """The (V, N) CSR matrix with ``weights[n, j]`` at ``(vid[n, j],
+        n)``."""
+        N = vid.shape[0]
+        flat = vid.reshape(-1)
+        order = torch.argsort(flat, stable=True)  # by vertex, then point
+        points = torch.arange(
+            N, device=vid.device).repeat_interleave(vid.shape[1])
+        crow = flat.new_zeros(V + 1)
+        crow[1:] = torch.cumsum(torch.bincount(flat, minlength=V), 0)
+        return _csr(crow, points[order], weights.reshape(-1)[order], (V, N))
+
+    @staticmethod
+    def _blur_matrix(n1: Tensor, n2: Tensor) -> Tensor:
+        """The (V, V) CSR blur along one axis: ``v + (n1 + n2) / 2`` with
+        ``n1``, ``n2`` (V, ) the neighbours' indices (-1 where absent)."""
+        V = n1.shape[0]
+        own = torch.arange(V, device=n1.device)
+        cols = torch.stack([n1, own, n2], dim=1)
+        vals = torch.tensor([0.5, 1.0, 0.5], device=n1.device).expand(V, 3)
+        present = cols >= 0
+        # Absent ones sort last in their row, then drop out.
+        cols, order = torch.where(present, cols, V).sort(dim=1)
+        present = present.gather(1, order)
+        crow = own.new_zeros(V + 1)
+        crow[1:] = torch.cumsum(present.sum(dim=1), 0)
+        return _csr(crow, cols[present],
+                    vals.gather(1, order)[present], (V, V))
 
     @staticmethod
     def _find(query: Tensor, uniq: Tensor, codec: '_Codec') -> Tensor:
@@ -168,19 +212,22 @@ class PermutohedralLattice:
             values (Tensor): (N, K) values of the points.
 
         Returns:
-            Tensor: (N, K) filtered values.
+            Tensor: (N, K) filtered values, in ``values``' dtype.
         """
-        K = values.shape[1]
-        w = self.weights.to(values)
-        flat = self._flat_offsets
-        lat = values.new_zeros(self.num_vertices + 1, K)
-        lat.index_add_(0, flat,
-                       (w[:, :, None] * values[:, None, :]).reshape(-1, K))
-        for n1, n2 in self.neighbors:
-            blurred = lat.index_select(0, n1).add_(lat.index_select(0, n2))
-            new = torch.empty_like(lat)
-            new[0] = 0
-            torch.add(lat[1:], blurred, alpha=0.5, out=new[1:])
-            lat = new
-        out = lat.index_select(0, flat).view(-1, self.dim + 1, K)
-        return torch.einsum('nv,nvk->nk', w, out) * self.alpha
+        mats = [self._splat, *self._blurs, self._slice]
+        if values.dtype != self.weights.dtype:
+            mats = [m.to(values.dtype) for m in mats]
+        out = values.contiguous()
+        for m in mats:
+            out = m @ out
+        return out
+
+
+def _csr(crow: Tensor, col: Tensor, values: Tensor, size: tuple) -> Tensor:
+    """A sparse CSR matrix, built valid by construction (so PyTorch's
+    invariant checks are off) and without older PyTorch's warning that CSR
+    support is in beta (the products used here are stable)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings('ignore', message='.*[Ss]parse CSR')
+        return torch.sparse_csr_tensor(
+            crow, col, values, size, check_invariants=False)
