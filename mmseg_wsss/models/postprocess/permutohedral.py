@@ -138,16 +138,16 @@ class PermutohedralLattice:
                     n1[:, 1 + axis] = uniq[:, 1 + axis] + d
                     n2[:, 1 + axis] = uniq[:, 1 + axis] - d
                 queries = (n1, n2)
-            n1, n2 = (self._find(q, uniq, codec) - 1 for q in queries)
+            n1, n2 = (self._find(q, uniq, codec) for q in queries)
             blurs.append(self._blur_matrix(n1, n2))
         # The code's magic scaling constant of the slice.
         self.alpha = 1.0 / (1 + 2.0**(-d))
         # Splat, blur and slice as sparse (CSR) products: splat (V, N)
         # holds each point's d + 1 barycentric weights, slice (N, V) its
-        # transpose times alpha. Each product reads a point's row once
-        # instead of building an (N, d + 1, K) tensor: about 10x faster
-        # than gathers and scatters on the CPU at VOC size, and a
-        # deterministic cuSPARSE call on the GPU.
+        # transpose times alpha. A product reads each point once instead
+        # of building an (N, d + 1, K) tensor and scattering it: faster on
+        # the CPU (docs/performance.md), and a deterministic cuSPARSE call
+        # on the GPU instead of atomic adds.
         vid = inverse.view(N, d + 1)
         self._splat = self._transpose_csr(vid, self.weights, V)
         vid, order = vid.sort(dim=1)  # CSR wants sorted columns in a row
@@ -189,12 +189,12 @@ class PermutohedralLattice:
 
     @staticmethod
     def _find(query: Tensor, uniq: Tensor, codec: '_Codec') -> Tensor:
-        """Vertex index + 1 of each query (a code, or a key row without the
-        codec; 0 where absent)."""
+        """Vertex index of each query (a code, or a key row without the
+        codec; -1 where absent)."""
         if codec.ok:
             q = query
             pos = torch.searchsorted(uniq, q).clamp(max=uniq.shape[0] - 1)
-            return torch.where(uniq[pos] == q, pos + 1, torch.zeros_like(pos))
+            return torch.where(uniq[pos] == q, pos, torch.full_like(pos, -1))
         both = torch.cat([uniq, query])
         _, inverse = torch.unique(both, dim=0, return_inverse=True)
         vertex = torch.full((int(inverse.max()) + 1, ),
@@ -203,7 +203,7 @@ class PermutohedralLattice:
                             device=query.device)
         vertex[inverse[:uniq.shape[0]]] = torch.arange(
             uniq.shape[0], device=query.device)
-        return vertex[inverse[uniq.shape[0]:]] + 1
+        return vertex[inverse[uniq.shape[0]:]]
 
     def filter(self, values: Tensor) -> Tensor:
         """Splat, blur and slice: the code's ``compute`` (not reversed).
