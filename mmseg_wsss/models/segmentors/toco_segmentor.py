@@ -199,8 +199,9 @@ class ToCoSegmentor(WSSSSegmentor):
         (no drop path, no dropout), ``feats`` (the training forward's
         features of ``inputs``) give the unflipped scale-1.0 CAMs: one
         backbone pass of B images fewer per step, the same CAMs up to float
-        rounding. Off by default: in the toy check the rounding alone led
-        training elsewhere (docs/performance.md).
+        rounding. Off by default until its saving is measured where it
+        matters (the toy runs with it on and off logged identical losses:
+        docs/performance.md).
         """
         if (feats is None or not self.train_cfg.get('reuse_forward_cam')
                 or self.stochastic_backbone(network)):
