@@ -200,8 +200,8 @@ class ToCoSegmentor(WSSSSegmentor):
         features of ``inputs``) give the unflipped scale-1.0 CAMs: one
         backbone pass of B images fewer per step, the same CAMs up to float
         rounding. Off by default until its saving is measured where it
-        matters (the toy runs with it on and off logged identical losses:
-        docs/performance.md).
+        matters (on the toy configs it is bit-exact on the CPU: the runs
+        with it on and off logged identical losses; docs/performance.md).
         """
         if (feats is None or not self.train_cfg.get('reuse_forward_cam')
                 or self.stochastic_backbone(network)):
