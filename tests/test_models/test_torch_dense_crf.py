@@ -59,12 +59,9 @@ def test_filter_is_linear():
     # code's ``reverse`` runs them backwards for the transpose).
 
 
-def test_codec_and_row_lookup_agree(monkeypatch):
-    gen = torch.Generator().manual_seed(1)
-    f = torch.rand(300, 5, generator=gen) * 30
-    v = torch.rand(300, 2, generator=gen)
-    packed = PermutohedralLattice(f).filter(v)
-    monkeypatch.setattr(permutohedral._Codec, 'ok', False, raising=False)
+def _compare_key_rows(monkeypatch):
+    """Make every lattice built from now on compare its key rows whole
+    instead of packing them into one int64 (the codec's fallback)."""
     orig = permutohedral._Codec.__init__
 
     def no_pack(self, keys, margin):
@@ -72,6 +69,14 @@ def test_codec_and_row_lookup_agree(monkeypatch):
         self.ok = False
 
     monkeypatch.setattr(permutohedral._Codec, '__init__', no_pack)
+
+
+def test_codec_and_row_lookup_agree(monkeypatch):
+    gen = torch.Generator().manual_seed(1)
+    f = torch.rand(300, 5, generator=gen) * 30
+    v = torch.rand(300, 2, generator=gen)
+    packed = PermutohedralLattice(f).filter(v)
+    _compare_key_rows(monkeypatch)
     rows = PermutohedralLattice(f).filter(v)
     torch.testing.assert_close(packed, rows)
 
@@ -172,13 +177,7 @@ def test_sparse_matrices_are_valid(monkeypatch, packed):
 
     monkeypatch.setattr(permutohedral, '_csr', checked)
     if not packed:
-        orig = permutohedral._Codec.__init__
-
-        def no_pack(self, keys, margin):
-            orig(self, keys, margin)
-            self.ok = False
-
-        monkeypatch.setattr(permutohedral._Codec, '__init__', no_pack)
+        _compare_key_rows(monkeypatch)
     gen = torch.Generator().manual_seed(3)
     for d in (2, 5):
         f = torch.rand(500, d, generator=gen) * 20
