@@ -15,6 +15,7 @@ from mmengine.runner import Runner  # noqa: E402
 from mmseg.registry import RUNNERS  # noqa: E402
 
 from mmseg_wsss.engine.runner import resolve_resume  # noqa: E402
+from mmseg_wsss.utils import kernel_fingerprint  # noqa: E402
 from mmseg_wsss.utils import (load_tool_config, setup_cpu_distributed,  # noqa
                               teardown_distributed)
 
@@ -136,6 +137,9 @@ def main():
         runner = RUNNERS.build(cfg)
     for level, message in resume_notes:  # into the run's log file too
         runner.logger.log(level, message)
+    # A run repeats bit for bit only on the same kind of CPU kernels, and
+    # toy figures move by points across kinds (docs/benchmark_toy.md).
+    runner.logger.info(f'CPU kernel fingerprint: {kernel_fingerprint()}')
     runner.train()
     teardown_distributed()
 

@@ -274,9 +274,10 @@ def follow_max_iters(cfg: Config, old: int, new: int,
     themselves, every iteration-based LR phase that ended at ``old`` ends at
     ``new``; a phase that starts at or after ``new`` (it keeps its end, as
     mmengine refuses an end before the begin, and never runs) or still ends
-    after ``new`` is warned about. Iteration settings of ``model.train_cfg`` (method
-    gates) are kept and listed in one warning; a checkpoint or validation
-    interval beyond ``new`` is warned about with what mmengine will do.
+    after ``new`` is warned about. Iteration settings of
+    ``model.train_cfg`` (method gates) are kept and listed in one warning; a
+    checkpoint or validation interval beyond ``new`` is warned about with
+    what mmengine will do.
 
     Args:
         cfg (Config): The merged config, changed in place.

@@ -57,8 +57,8 @@ from mmengine.config import Config  # noqa: E402
 from mmengine.hooks import Hook  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
-from mmseg_wsss.registry import HOOKS  # noqa: E402
 from mmseg_wsss.utils import drop_pretrained  # noqa: E402
+from mmseg_wsss.utils import kernel_fingerprint  # noqa: E402
 from mmseg_wsss.utils import set_data_root, sync_num_classes  # noqa: E402
 
 MAX_ITERS = 24
@@ -243,52 +243,6 @@ def run_case(name: str,
         torch.set_num_threads(threads)
     record.update(hook_record)
     return record
-
-
-def kernel_fingerprint() -> str:
-    """Which float kernels this machine's torch runs, as a short key.
-
-    The CPU's vector extensions that oneDNN dispatches on (AMX, AVX-512
-    FP16, AVX-512, AVX2) and a hash of one thread's convolution, matrix
-    product, norm and softmax results (forward and backward) on fixed
-    inputs: two machines with the same key round the golden cases the same
-    way as far as these kernels tell.
-    """
-    import torch
-    import torch.nn.functional as F
-    flags = set()
-    try:
-        with open('/proc/cpuinfo') as f:
-            for line in f:
-                if line.startswith('flags'):
-                    flags = set(line.split(':', 1)[1].split())
-                    break
-    except OSError:
-        pass
-    isa = '-'.join(name
-                   for name, flag in (('amx', 'amx_tile'),
-                                      ('fp16', 'avx512_fp16'),
-                                      ('avx512', 'avx512f'), ('avx2', 'avx2'))
-                   if flag in flags) or 'other'
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        gen = torch.Generator().manual_seed(0)
-        x = torch.randn(2, 8, 24, 24, generator=gen, requires_grad=True)
-        w = torch.randn(16, 8, 3, 3, generator=gen, requires_grad=True)
-        lin = torch.randn(32, 16, generator=gen, requires_grad=True)
-        y = F.conv2d(x, w, padding=1)
-        y = F.batch_norm(y, None, None, training=True)
-        t = y.flatten(2).transpose(1, 2) @ lin.t()
-        t = F.layer_norm(F.gelu(t), (32, ))
-        out = torch.softmax(t, -1).square().sum()
-        out.backward()
-        digest = hashlib.sha256()
-        for v in (out.detach(), x.grad, w.grad, lin.grad):
-            digest.update(v.numpy().tobytes())
-    finally:
-        torch.set_num_threads(threads)
-    return f'{isa}-{digest.hexdigest()[:12]}'
 
 
 def records_path(default: str) -> Tuple[str, bool]:

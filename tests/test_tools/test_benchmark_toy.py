@@ -40,8 +40,13 @@ def fake_steps(monkeypatch):
                 dict(mIoU=40.0))
 
     monkeypatch.setattr(bt, 'run', fake_run)
-    monkeypatch.setattr(bt, 'resolved_config',
-                        lambda c, d: dict(text=c, max_iters=3000))
+
+    def fake_config(config, data_root, cfg_options=None):
+        seed = (cfg_options or {}).get('randomness.seed', 0)
+        return dict(text=f'{config} seed {seed}', max_iters=3000, seed=seed)
+
+    monkeypatch.setattr(bt, 'resolved_config', fake_config)
+    monkeypatch.setattr(bt, 'machine', lambda: 'avx2-0123456789ab')
     return calls
 
 
@@ -71,13 +76,49 @@ def test_steps_run_once_and_resume(fake_steps, tmp_path):
     assert fake_steps == []
 
 
-def test_a_row_refuses_another_resolved_config(tmp_path):
+def test_a_row_refuses_another_resolved_config(tmp_path, monkeypatch):
+    monkeypatch.setattr(bt, 'machine', lambda: 'avx2-0123456789ab')
     row = str(tmp_path / 'row')
-    bt.claim_row(row, 'config A')
-    bt.claim_row(row, 'config A')  # the same: fine
+    bt.claim_row(row, 'config A', 0)
+    bt.claim_row(row, 'config A', 0)  # the same: fine
     with pytest.raises(SystemExit, match='another resolved config'):
-        bt.claim_row(row, 'config B')
+        bt.claim_row(row, 'config B', 0)
     assert open(osp.join(row, 'commit.txt')).read().strip()
+    assert bt.row_file(row, 'seed.txt') == '0'
+    assert bt.row_file(row, 'machine.txt') == 'avx2-0123456789ab'
+    assert bt.row_file(str(tmp_path / 'old_row'), 'machine.txt') == '-'
+
+
+def test_seeds_run_in_their_own_rows_and_are_summarised(fake_steps, tmp_path):
+    base = str(tmp_path / 'work' / 'toy' / 'dupl_toy')
+    for seed in (0, 1, 2):
+        bt.do_method('configs/dupl/dupl_toy.py', '/data/toy', base, True, seed)
+    trains = [c for c in fake_steps if 'tools/train.py' in c]
+    seconds = [c for c in fake_steps if c[0] == 'bash']
+    # The config's own seed (0) keeps the plain folder and its command.
+    assert trains[0][trains[0].index('--work-dir') + 1] == osp.join(
+        base, 'train')
+    assert '--cfg-options' not in trains[0] + seconds[0]
+    for seed, train, second in zip((1, 2), trains[1:], seconds[1:]):
+        assert train[train.index('--work-dir') + 1] == osp.join(
+            f'{base}-seed{seed}', 'train')
+        assert train[-2:] == ['--cfg-options', f'randomness.seed={seed}']
+        assert second[-2:] == ['--cfg-options', f'randomness.seed={seed}']
+        assert bt.row_file(f'{base}-seed{seed}', 'seed.txt') == str(seed)
+    assert bt.seed_rows(base) == [base, f'{base}-seed1', f'{base}-seed2']
+    # Distinct val mIoUs per seed: 40, 45, 50 -> mean 45.0, sd 5.0.
+    for value, row in zip((40., 45., 50.), bt.seed_rows(base)):
+        write_json(osp.join(row, 'test', 'metrics.json'), dict(mIoU=value))
+    args = bt.parse_args([
+        '--data-root', '/data/toy', '--configs', 'configs/dupl/dupl_toy.py',
+        '--work-dir',
+        str(tmp_path / 'work')
+    ])
+    table = bt.table(args)
+    assert ('| `dupl_toy` | toy | 1 | 50.0 | 45.0 | 50.0 | 40.0 |' in table)
+    assert ('| `dupl_toy`, mean ± sd | toy | 3 seeds | 50.0 ± 0.0 | '
+            '45.0 ± 5.0 | 50.0 ± 0.0 | 40.0 ± 0.0 | - | - | - | '
+            'avx2-0123456789ab |') in table
 
 
 def test_train_times_from_scalars(tmp_path):
@@ -117,4 +158,6 @@ def test_table_and_doc_update(fake_steps, tmp_path):
     ])
     args.data_root = ['/x/toy2']
     table = bt.table(args)
-    assert '| `toco_toy` | toy2 | 50.0 | 50.0 | 50.0 | 40.0 |' in table
+    assert ('| `toco_toy` | toy2 | 0 | 50.0 | 50.0 | 50.0 | 40.0 |' in table)
+    assert table.rstrip().endswith('| - | - | - | - | - |')  # no oracle run
+    assert 'mean ± sd' not in table  # one seed

@@ -12,6 +12,7 @@ import time
 import pytest
 
 from conftest import REPO_ROOT
+from mmseg_wsss.utils import kernel_fingerprint
 from tool_runs import CONFIG, FAST, run_python, train
 
 _run, _train = run_python, train
@@ -62,6 +63,7 @@ def test_kill_and_resume(toy_root, tmp_path):
     log = resumed.stdout + resumed.stderr
     assert f'Resuming from {ckpt}' in log, log[-3000:]
     assert f'Iter(train) [{done + 1}/{done + 2}]' in log, log[-3000:]
+    assert f'CPU kernel fingerprint: {kernel_fingerprint()}' in log
 
     reference_dir = str(tmp_path / 'reference')
     ref = _train(reference_dir, toy_root, done + 2)

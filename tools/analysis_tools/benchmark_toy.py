@@ -22,9 +22,19 @@ and once per domain the second stage on the true masks
 second stage could reach. Every step is skipped when its output exists, so
 the script resumes where it stopped and the table fills across sessions.
 A row is computed for one resolved config: its folder holds ``config.txt``
-(the resolved config) and ``commit.txt`` (the commit that started it); if
-the resolved config changes the row's folder is refused (move it away or
-pass another ``--work-dir``). Figures come from the last checkpoint only.
+(the resolved config), ``commit.txt`` (the commit that started it),
+``seed.txt`` (``randomness.seed``) and ``machine.txt`` (the machine's
+kernel fingerprint, :func:`mmseg_wsss.utils.kernel_fingerprint`: runs are
+deterministic on one kind of CPU, not across kinds); if the resolved config
+changes the row's folder is refused (move it away or pass another
+``--work-dir``). Figures come from the last checkpoint only.
+
+Seeds: ``--seeds 0 1 2`` trains each config once per seed
+(``randomness.seed``; the second stage gets the seed too). The config's
+own seed keeps the folder ``<config name>``, another seed ``S`` gets
+``<config name>-seed<S>``. The table shows every seed's row and, for a
+config with two or more seeds done on a domain, their mean and sample
+standard deviation.
 
 The table (``--out``, and between the markers
 ``<!-- benchmark_toy:begin -->`` / ``<!-- benchmark_toy:end -->`` of
@@ -85,6 +95,12 @@ def parse_args(argv=None):
         '--no-second-stage',
         action='store_true',
         help='skip the second stages (train and test the methods only)')
+    parser.add_argument(
+        '--seeds',
+        nargs='+',
+        type=int,
+        help='train each config with each of these seeds (randomness.seed; '
+        'default: the config\'s own)')
     return parser.parse_args(argv)
 
 
@@ -103,18 +119,24 @@ def run(cmd: List[str], log: str) -> None:
         raise RuntimeError(f'step failed (exit {code}): see {log}')
 
 
-def resolved_config(config: str, data_root: str) -> Dict:
-    """The config as the tools see it with ``--data-root``, and its
-    ``max_iters``."""
+def resolved_config(config: str,
+                    data_root: str,
+                    cfg_options: Optional[Dict] = None) -> Dict:
+    """The config as the tools see it with ``--data-root`` (and
+    ``--cfg-options``), its ``max_iters`` and its seed (None if unset)."""
     from mmseg_wsss.utils import load_tool_config
     args = argparse.Namespace(
         config=osp.join(ROOT, config),
         data_root=data_root,
-        cfg_options=None,
+        cfg_options=cfg_options,
         work_dir=None,
         launcher='none')
     cfg = load_tool_config(args)
-    return dict(text=cfg.pretty_text, max_iters=int(cfg.train_cfg.max_iters))
+    seed = cfg.get('randomness', {}).get('seed')
+    return dict(
+        text=cfg.pretty_text,
+        max_iters=int(cfg.train_cfg.max_iters),
+        seed=seed)
 
 
 def git_commit() -> str:
@@ -126,8 +148,15 @@ def git_commit() -> str:
         return 'unknown'
 
 
-def claim_row(row_dir: str, config_text: str) -> None:
-    """Record the resolved config of a row; refuse another one."""
+def machine() -> str:
+    """This machine's kernel fingerprint (``machine.txt`` of a row)."""
+    from mmseg_wsss.utils import kernel_fingerprint
+    return kernel_fingerprint()
+
+
+def claim_row(row_dir: str, config_text: str, seed=None) -> None:
+    """Record the resolved config of a row (and its commit, seed and
+    machine); refuse another one."""
     os.makedirs(row_dir, exist_ok=True)
     path = osp.join(row_dir, 'config.txt')
     if osp.isfile(path):
@@ -142,6 +171,10 @@ def claim_row(row_dir: str, config_text: str) -> None:
         f.write(config_text)
     with open(osp.join(row_dir, 'commit.txt'), 'w') as f:
         f.write(git_commit() + '\n')
+    with open(osp.join(row_dir, 'seed.txt'), 'w') as f:
+        f.write(f'{seed}\n' if seed is not None else '-\n')
+    with open(osp.join(row_dir, 'machine.txt'), 'w') as f:
+        f.write(machine() + '\n')
 
 
 def metric(path: str, key: str = 'mIoU') -> Optional[float]:
@@ -177,17 +210,28 @@ def train_times(train_dir: str) -> Dict[str, Optional[float]]:
     return dict(step=statistics.median(steps), wall=wall / 60)
 
 
-def do_method(config: str, data_root: str, row_dir: str,
-              second_stage: bool) -> None:
+def do_method(config: str,
+              data_root: str,
+              row_dir: str,
+              second_stage: bool,
+              seed: Optional[int] = None) -> None:
+    """Every step of one config on one domain; ``row_dir`` is the folder of
+    the config's own seed, another ``seed`` runs in ``row_dir-seed<S>``."""
     info = resolved_config(config, data_root)
-    claim_row(row_dir, info['text'])
+    options = []
+    if seed is not None and seed != info['seed']:
+        row_dir = f'{row_dir}-seed{seed}'
+        options = [f'randomness.seed={seed}']
+        info = resolved_config(config, data_root, {'randomness.seed': seed})
+    claim_row(row_dir, info['text'], info['seed'])
     train = osp.join(row_dir, 'train')
     ckpt = osp.join(train, f'iter_{info["max_iters"]}.pth')
     py = python()
+    seed_args = ['--cfg-options', *options] if options else []
     if not osp.isfile(ckpt):
         run([
             py, 'tools/train.py', config, '--data-root', data_root,
-            '--work-dir', train, '--resume-if-possible'
+            '--work-dir', train, '--resume-if-possible', *seed_args
         ], osp.join(row_dir, 'train.log'))
     steps = [('cam_train', ['--pseudo-labels']), ('test', []),
              ('test_crf', ['--crf'])]
@@ -203,13 +247,13 @@ def do_method(config: str, data_root: str, row_dir: str,
             osp.join(second, 'second_stage_test', 'metrics.json')):
         run([
             'bash', 'tools/second_stage.sh', config, ckpt, SECOND_STAGE,
-            second, '--data-root', data_root, '--crf'
+            second, '--data-root', data_root, '--crf', *seed_args
         ], osp.join(row_dir, 'second_stage.log'))
 
 
 def do_oracle(data_root: str, row_dir: str) -> None:
     info = resolved_config(ORACLE, data_root)
-    claim_row(row_dir, info['text'])
+    claim_row(row_dir, info['text'], info['seed'])
     train = osp.join(row_dir, 'train')
     ckpt = osp.join(train, f'iter_{info["max_iters"]}.pth')
     if not osp.isfile(ckpt):
@@ -225,13 +269,41 @@ def do_oracle(data_root: str, row_dir: str) -> None:
         ], osp.join(row_dir, 'test.log'))
 
 
-def row_commit(row_dir: str) -> str:
-    """The commit that started a row (``commit.txt``), or '-'."""
-    path = osp.join(row_dir, 'commit.txt')
+def row_file(row_dir: str, name: str) -> str:
+    """A row's record (``commit.txt``, ``seed.txt``, ``machine.txt``), or
+    '-' (rows made before the record existed)."""
+    path = osp.join(row_dir, name)
     if not osp.isfile(path):
         return '-'
     with open(path) as f:
         return f.read().strip() or '-'
+
+
+def row_commit(row_dir: str) -> str:
+    """The commit that started a row (``commit.txt``), or '-'."""
+    return row_file(row_dir, 'commit.txt')
+
+
+def seed_rows(row_dir: str) -> List[str]:
+    """A config's row folder on a domain and those of its other seeds
+    (``row_dir-seed<S>``, by seed)."""
+    parent, name = osp.split(row_dir)
+    others = []
+    if osp.isdir(parent):
+        for entry in os.listdir(parent):
+            seed = entry[len(name) + len('-seed'):]
+            if entry.startswith(f'{name}-seed') and seed.isdigit():
+                others.append((int(seed), osp.join(parent, entry)))
+    return [row_dir] + [path for _, path in sorted(others)]
+
+
+def mean_sd(values: List[Optional[float]]) -> str:
+    """``mean ± sd`` (sample sd) of the values present, '-' under two."""
+    values = [v for v in values if v is not None]
+    if len(values) < 2:
+        return '-'
+    return (f'{statistics.mean(values):.1f} ± '
+            f'{statistics.stdev(values):.1f}')
 
 
 def domain_name(data_root: str) -> str:
@@ -242,34 +314,46 @@ def table(args) -> str:
     fmt = (lambda v, f='{:.1f}': '-' if v is None else f.format(v))
     domains = [domain_name(d) for d in args.data_root]
     lines = [
-        '| config | domain | CAM mIoU (train) | val mIoU | + CRF | second '
-        'stage val mIoU | step (s) | train time (min) | commit |',
-        '|---|---|---|---|---|---|---|---|---|'
+        '| config | domain | seed | CAM mIoU (train) | val mIoU | + CRF | '
+        'second stage val mIoU | step (s) | train time (min) | commit | '
+        'machine |', '|---|---|---|---|---|---|---|---|---|---|---|'
     ]
+    metric_files = (('cam_train', 'metrics.json'), ('test', 'metrics.json'),
+                    ('test_crf', 'metrics.json'),
+                    ('second_stage', 'second_stage_test', 'metrics.json'))
     for config in args.configs:
         name = osp.splitext(osp.basename(config))[0]
         for domain in domains:
-            row = osp.join(args.work_dir, domain, name)
-            times = train_times(osp.join(row, 'train'))
-            commit = row_commit(row)
-            ss = osp.join(row, 'second_stage', 'second_stage_test',
-                          'metrics.json')
-            lines.append(
-                f'| `{name}` | {domain} | '
-                f'{fmt(metric(osp.join(row, "cam_train", "metrics.json")))}'
-                f' | {fmt(metric(osp.join(row, "test", "metrics.json")))} | '
-                f'{fmt(metric(osp.join(row, "test_crf", "metrics.json")))} '
-                f'| {fmt(metric(ss))} | {fmt(times["step"], "{:.2f}")} | '
-                f'{fmt(times["wall"], "{:.0f}")} | {commit} |')
+            columns = []  # per seed row: its four metrics
+            rows = seed_rows(osp.join(args.work_dir, domain, name))
+            for row in rows:
+                times = train_times(osp.join(row, 'train'))
+                values = [metric(osp.join(row, *f)) for f in metric_files]
+                columns.append(values)
+                lines.append(
+                    f'| `{name}` | {domain} | {row_file(row, "seed.txt")} | ' +
+                    ' | '.join(fmt(v) for v in values) +
+                    f' | {fmt(times["step"], "{:.2f}")} | '
+                    f'{fmt(times["wall"], "{:.0f}")} | {row_commit(row)} | '
+                    f'{row_file(row, "machine.txt")} |')
+            if len(rows) > 1:
+                machines = {row_file(row, 'machine.txt') for row in rows}
+                lines.append(
+                    f'| `{name}`, mean ± sd | {domain} | {len(rows)} seeds | '
+                    + ' | '.join(mean_sd(list(c))
+                                 for c in zip(*columns)) + ' | - | - | - | ' +
+                    (machines.pop() if len(machines) == 1 else 'several') +
+                    ' |')
     for domain in domains:
         row = osp.join(args.work_dir, domain, 'oracle')
         times = train_times(osp.join(row, 'train'))
         lines.append(
             f'| second stage on the true masks (`deeplabv2_toy_oracle.py`) | '
-            f'{domain} | - | - | - | '
+            f'{domain} | {row_file(row, "seed.txt")} | - | - | - | '
             f'{fmt(metric(osp.join(row, "test", "metrics.json")))} | '
             f'{fmt(times["step"], "{:.2f}")} | '
-            f'{fmt(times["wall"], "{:.0f}")} | {row_commit(row)} |')
+            f'{fmt(times["wall"], "{:.0f}")} | {row_commit(row)} | '
+            f'{row_file(row, "machine.txt")} |')
     return '\n'.join(lines) + '\n'
 
 
@@ -299,9 +383,10 @@ def main(argv=None) -> int:
                 do_oracle(data_root, osp.join(args.work_dir, domain, 'oracle'))
             for config in args.configs:
                 name = osp.splitext(osp.basename(config))[0]
-                do_method(config, data_root,
-                          osp.join(args.work_dir, domain, name),
-                          not args.no_second_stage)
+                for seed in args.seeds or [None]:
+                    do_method(config, data_root,
+                              osp.join(args.work_dir, domain, name),
+                              not args.no_second_stage, seed)
     text = table(args)
     print(text)
     if args.out:
