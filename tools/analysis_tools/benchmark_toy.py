@@ -23,9 +23,11 @@ second stage could reach. Every step is skipped when its output exists, so
 the script resumes where it stopped and the table fills across sessions.
 A row is computed for one resolved config: its folder holds ``config.txt``
 (the resolved config), ``commit.txt`` (the commit that started it),
-``seed.txt`` (``randomness.seed``) and ``machine.txt`` (the machine's
-kernel fingerprint, :func:`mmseg_wsss.utils.kernel_fingerprint`: runs are
-deterministic on one kind of CPU, not across kinds); if the resolved config
+``seed.txt`` (``randomness.seed``) and ``machine.txt`` (the kernel
+fingerprint of the machine that started it,
+:func:`mmseg_wsss.utils.kernel_fingerprint`: runs are deterministic on one
+kind of CPU, not across kinds; each ``tools/train.py`` log names its
+own); if the resolved config
 changes the row's folder is refused (move it away or pass another
 ``--work-dir``). Figures come from the last checkpoint only.
 
@@ -154,7 +156,9 @@ def machine() -> str:
     return kernel_fingerprint()
 
 
-def claim_row(row_dir: str, config_text: str, seed=None) -> None:
+def claim_row(row_dir: str,
+              config_text: str,
+              seed: Optional[int] = None) -> None:
     """Record the resolved config of a row (and its commit, seed and
     machine); refuse another one."""
     os.makedirs(row_dir, exist_ok=True)
