@@ -283,11 +283,6 @@ def row_file(row_dir: str, name: str) -> str:
         return f.read().strip() or '-'
 
 
-def row_commit(row_dir: str) -> str:
-    """The commit that started a row (``commit.txt``), or '-'."""
-    return row_file(row_dir, 'commit.txt')
-
-
 def seed_rows(row_dir: str) -> List[str]:
     """A config's row folder on a domain and those of its other seeds
     (``row_dir-seed<S>``, by seed)."""
@@ -314,8 +309,19 @@ def domain_name(data_root: str) -> str:
     return osp.basename(osp.normpath(data_root))
 
 
+def fmt(value: Optional[float], form: str = '{:.1f}') -> str:
+    return '-' if value is None else form.format(value)
+
+
+def run_cells(row: str) -> str:
+    """A row's last four cells: step time, training time, commit, machine."""
+    times = train_times(osp.join(row, 'train'))
+    return (f'{fmt(times["step"], "{:.2f}")} | {fmt(times["wall"], "{:.0f}")}'
+            f' | {row_file(row, "commit.txt")} | '
+            f'{row_file(row, "machine.txt")}')
+
+
 def table(args) -> str:
-    fmt = (lambda v, f='{:.1f}': '-' if v is None else f.format(v))
     domains = [domain_name(d) for d in args.data_root]
     lines = [
         '| config | domain | seed | CAM mIoU (train) | val mIoU | + CRF | '
@@ -331,15 +337,12 @@ def table(args) -> str:
             columns = []  # per seed row: its four metrics
             rows = seed_rows(osp.join(args.work_dir, domain, name))
             for row in rows:
-                times = train_times(osp.join(row, 'train'))
                 values = [metric(osp.join(row, *f)) for f in metric_files]
                 columns.append(values)
                 lines.append(
                     f'| `{name}` | {domain} | {row_file(row, "seed.txt")} | ' +
-                    ' | '.join(fmt(v) for v in values) +
-                    f' | {fmt(times["step"], "{:.2f}")} | '
-                    f'{fmt(times["wall"], "{:.0f}")} | {row_commit(row)} | '
-                    f'{row_file(row, "machine.txt")} |')
+                    ' | '.join(fmt(v)
+                               for v in values) + f' | {run_cells(row)} |')
             if len(rows) > 1:
                 machines = {row_file(row, 'machine.txt') for row in rows}
                 lines.append(
@@ -350,14 +353,11 @@ def table(args) -> str:
                     ' |')
     for domain in domains:
         row = osp.join(args.work_dir, domain, 'oracle')
-        times = train_times(osp.join(row, 'train'))
         lines.append(
             f'| second stage on the true masks (`deeplabv2_toy_oracle.py`) | '
             f'{domain} | {row_file(row, "seed.txt")} | - | - | - | '
             f'{fmt(metric(osp.join(row, "test", "metrics.json")))} | '
-            f'{fmt(times["step"], "{:.2f}")} | '
-            f'{fmt(times["wall"], "{:.0f}")} | {row_commit(row)} | '
-            f'{row_file(row, "machine.txt")} |')
+            f'{run_cells(row)} |')
     return '\n'.join(lines) + '\n'
 
 
