@@ -12,63 +12,33 @@ energy loss is not used here). What is compared: the ROI mask
 (``crop_from_roi_neg``) from the same seed, and the loss
 (``CTCLoss_neg``), whose overflow this port avoids.
 """
-import importlib.util
-import os
-import os.path as osp
-import sys
-import types
-
 import pytest
 import torch
+from authors_code import cam_scene, load_file, skip_without
 
 from mmseg_wsss.models.losses import ClassTokenContrastLoss
 from mmseg_wsss.models.wsss.local_crops import cam_to_roi_mask, crop_from_roi
 
-AUTHORS = os.environ.get('WSSS_AUTHORS_TOCO')
-pytestmark = [
-    pytest.mark.skipif(
-        not AUTHORS,
-        reason='WSSS_AUTHORS_TOCO is not set (a checkout of the authors\' '
-        'ToCo code)'),
-    pytest.mark.usefixtures('one_thread')
-]
+pytestmark = skip_without('WSSS_AUTHORS_TOCO', 'rulixiang/ToCo')
 
 
 def authors(relpath: str):
-    """Import one file of the authors' checkout under a private name."""
-    name = 'toco_authors_' + relpath.replace('/', '_')[:-len('.py')]
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name,
-                                                  osp.join(AUTHORS, relpath))
-    module = importlib.util.module_from_spec(spec)
-    saved = sys.modules.get('bilateralfilter')
-    if saved is None:
-        sys.modules['bilateralfilter'] = types.ModuleType('bilateralfilter')
-        sys.modules['bilateralfilter'].bilateralfilter = None
-        sys.modules['bilateralfilter'].bilateralfilter_batch = None
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        if saved is None:
-            del sys.modules['bilateralfilter']
-    sys.modules[name] = module
-    return module
+    # model/losses.py imports the compiled energy loss, unused here.
+    return load_file(
+        'WSSS_AUTHORS_TOCO',
+        relpath,
+        stubs={
+            'bilateralfilter': ['bilateralfilter', 'bilateralfilter_batch']
+        })
 
 
-def scene(B=3, C=20, size=96, seed=0):
-    """CAMs with smooth regions (so every ROI level occurs), labels and
-    images; the first image is mostly background, the last confident
-    foreground everywhere."""
-    gen = torch.Generator().manual_seed(seed)
-    low = torch.rand(B, C, size // 8, size // 8, generator=gen)
-    cam = torch.nn.functional.interpolate(
-        low, size=(size, size), mode='bilinear', align_corners=False)
-    cam[0] *= 0.3
+def scene(size=96):
+    """:func:`cam_scene` with its first image mostly background (so
+    negative crops occur) and its last confident foreground everywhere (so
+    the crops fall back to every position)."""
+    cam, label, images, _ = cam_scene(size=size)
+    cam[0] *= 0.75
     cam[-1] = 1.
-    label = (torch.rand(B, C, generator=gen) < 0.2).float()
-    label[:, 0] = 1
-    images = torch.randn(B, 3, size, size, generator=gen)
     return cam, label, images
 
 

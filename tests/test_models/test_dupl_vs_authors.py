@@ -12,15 +12,10 @@ over its classes), the PTC label (``cam_to_label_dynamic_cls``) and the
 PAR-refined pseudo label (``refine_cams_with_dynamic_thres``, with ToCo's
 PAR).
 """
-import ast
-import importlib.util
-import os
-import os.path as osp
-import sys
-
-import numpy as np
 import pytest
 import torch
+from authors_code import (THEIR_PAR, cam_scene, load_file, load_function,
+                          skip_without)
 
 from mmseg_wsss.models.wsss.cam_to_label import (cam_to_label,
                                                  refine_cams_with_bkg)
@@ -28,14 +23,7 @@ from mmseg_wsss.models.wsss.par import PAR
 from mmseg_wsss.models.wsss.thresholds import (cosine_threshold,
                                                per_image_threshold)
 
-AUTHORS = os.environ.get('WSSS_AUTHORS_DUPL')
-pytestmark = [
-    pytest.mark.skipif(
-        not AUTHORS,
-        reason='WSSS_AUTHORS_DUPL is not set (a checkout of the authors\' '
-        'DuPL code)'),
-    pytest.mark.usefixtures('one_thread')
-]
+pytestmark = skip_without('WSSS_AUTHORS_DUPL', 'Wu0409/DuPL')
 # train_final_voc.py: 0.25 / 0.5 / 0.7, the CAM-only warm-up of 2,000 of
 # 20,000 iterations, the per-class VOC targets.
 LOW, BKG, HIGH, IGNORE = 0.25, 0.5, 0.7, 255
@@ -47,33 +35,12 @@ VOC_TARGETS = [
 
 
 def authors(relpath: str):
-    """Import one file of the authors' checkout under a private name."""
-    name = 'dupl_authors_' + relpath.replace('/', '_')[:-len('.py')]
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(
-            name, osp.join(AUTHORS, relpath))
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        sys.modules[name] = module
-    return sys.modules[name]
-
-
-def authors_function(relpath: str, name: str):
-    """Compile one top-level function of an authors' file on its own (with
-    numpy as ``np``), without running the file's imports."""
-    with open(osp.join(AUTHORS, relpath)) as f:
-        tree = ast.parse(f.read())
-    (node, ) = [
-        n for n in tree.body
-        if isinstance(n, ast.FunctionDef) and n.name == name
-    ]
-    namespace = {'np': np}
-    exec(compile(ast.Module([node], []), relpath, 'exec'), namespace)
-    return namespace[name]
+    return load_file('WSSS_AUTHORS_DUPL', relpath)
 
 
 def test_threshold_schedule_matches_cosine_descent():
-    descent = authors_function('utils/train_helper.py', 'cosine_descent')
+    descent = load_function('WSSS_AUTHORS_DUPL', 'utils/train_helper.py',
+                            'cosine_descent')
     start = torch.ones(20) * HIGH
     target = torch.tensor(VOC_TARGETS)
     for it in [0, 1999, 2000, 2001, 5000, 11000, 19998, 19999, 20000]:
@@ -88,23 +55,6 @@ def test_threshold_schedule_matches_cosine_descent():
             msg=f'iteration {it}')
 
 
-def scene(B=3, C=20, size=64, seed=0):
-    gen = torch.Generator().manual_seed(seed)
-    low = torch.rand(B, C, size // 8, size // 8, generator=gen)
-    cam = torch.nn.functional.interpolate(
-        low, size=(size, size), mode='bilinear', align_corners=False)
-    cam[0] *= 0.5
-    label = torch.zeros(B, C)
-    for b in range(B):
-        label[b, torch.randperm(C, generator=gen)[:b + 1]] = 1
-    blocks = torch.rand(B, 3, 4, 4, generator=gen)
-    images = torch.nn.functional.interpolate(
-        blocks, size=(size, size), mode='nearest')
-    boxes = [[0, size, 0, size], [4, size - 8, 0, size],
-             [0, size, 8, size - 4]][:B]
-    return cam, label, images, boxes
-
-
 def their_image_thresholds(class_thr, label):
     """train_final_voc.py's loop: each image's maximum over its classes."""
     return torch.stack([
@@ -115,7 +65,7 @@ def their_image_thresholds(class_thr, label):
 
 @pytest.mark.parametrize('iteration', [2000, 11000, 20000])
 def test_dynamic_labels_match(iteration):
-    cam, label, images, boxes = scene()
+    cam, label, images, boxes = cam_scene()
     class_thr = cosine_threshold(
         iteration, HIGH, VOC_TARGETS, MAX_ITERS, warmup_iters=CAM_ITERS)
     theirs_thr = their_image_thresholds(class_thr, label)
@@ -138,8 +88,7 @@ def test_dynamic_labels_match(iteration):
     # PAR-refined label with the per-image high constant.
     B, _, H, W = images.shape
     valid_cam = cam * label[:, :, None, None]
-    par = authors('model/PAR.py').PAR(
-        num_iter=10, dilations=[1, 2, 4, 8, 12, 24])
+    par = authors('model/PAR.py').PAR(**THEIR_PAR)
     with torch.no_grad():
         expected = helper.refine_cams_with_dynamic_thres(
             par,

@@ -17,14 +17,12 @@ never copied. What is compared:
 * the DINO projector and the masked ViT with its class-token aggregation
   (``models/vit.py``) with the same weights, mapped key by key.
 """
-import importlib.util
-import os
 import os.path as osp
 import sys
-import warnings
 
 import pytest
 import torch
+from authors_code import load_file, skip_without
 
 from conftest import REPO_ROOT
 
@@ -35,29 +33,12 @@ from mmseg_wsss.models.wsss.distillation_schedules import (ema_momentum,
                                                            teacher_temperature)
 from mmseg_wsss.models.wsss.uncertainty_masking import UncertaintyMasking
 
-AUTHORS = os.environ.get('WSSS_AUTHORS_FSR')
-pytestmark = [
-    pytest.mark.skipif(
-        not AUTHORS,
-        reason='WSSS_AUTHORS_FSR is not set (a checkout of the authors\' '
-        'FSR code)'),
-    pytest.mark.usefixtures('one_thread')
-]
+pytestmark = skip_without('WSSS_AUTHORS_FSR',
+                          'Jessie459/feature-self-reinforcement')
 
 
 def authors(relpath: str):
-    """Import one file of the authors' checkout under a private name."""
-    name = 'fsr_authors_' + relpath.replace('/', '_')[:-len('.py')]
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name,
-                                                  osp.join(AUTHORS, relpath))
-    module = importlib.util.module_from_spec(spec)
-    with warnings.catch_warnings():
-        warnings.simplefilter('ignore')  # timm.models.layers is deprecated
-        spec.loader.exec_module(module)
-    sys.modules[name] = module
-    return module
+    return load_file('WSSS_AUTHORS_FSR', relpath)
 
 
 @pytest.mark.parametrize(

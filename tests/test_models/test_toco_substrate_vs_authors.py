@@ -12,50 +12,21 @@ CAM labels of evaluation and training, PAR, the PAR-refined pseudo label
 with two background constants, the patch token contrast (PTC) loss with its
 affinity target, and the background/foreground-balanced segmentation loss.
 """
-import pytest
 import torch
-
-from test_ctc_vs_authors import AUTHORS, authors
+from authors_code import THEIR_PAR, cam_scene, skip_without
+from test_ctc_vs_authors import authors
 
 from mmseg_wsss.models.losses import BgFgSegLoss, PTCLoss
 from mmseg_wsss.models.wsss.cam_to_label import (cam_to_label,
                                                  refine_cams_with_bkg)
 from mmseg_wsss.models.wsss.par import PAR
 
-pytestmark = [
-    pytest.mark.skipif(
-        not AUTHORS,
-        reason='WSSS_AUTHORS_TOCO is not set (a checkout of the authors\' '
-        'ToCo code)'),
-    pytest.mark.usefixtures('one_thread')
-]
+pytestmark = skip_without('WSSS_AUTHORS_TOCO', 'rulixiang/ToCo')
 LOW, BKG, HIGH, IGNORE = 0.25, 0.5, 0.7, 255
 
 
-def scene(B=3, C=20, size=64, seed=0):
-    """Smooth normalised CAMs (the first image's weak), labels with 1-3
-    classes, images in [0, 1] with flat regions (so PAR's affinities
-    differ), padding boxes."""
-    gen = torch.Generator().manual_seed(seed)
-    low = torch.rand(B, C, size // 8, size // 8, generator=gen)
-    cam = torch.nn.functional.interpolate(
-        low, size=(size, size), mode='bilinear', align_corners=False)
-    cam[0] *= 0.4
-    label = torch.zeros(B, C)
-    for b in range(B):
-        label[b, torch.randperm(C, generator=gen)[:b + 1]] = 1
-    blocks = torch.rand(B, 3, 4, 4, generator=gen)
-    images = torch.nn.functional.interpolate(
-        blocks, size=(size, size), mode='nearest')
-    images = (images +
-              0.05 * torch.rand(B, 3, size, size, generator=gen)).clamp(0, 1)
-    boxes = [[0, size, 0, size], [4, size - 8, 0, size],
-             [0, size, 8, size - 4]][:B]
-    return cam, label, images, boxes
-
-
 def test_cam_labels_match_cam_to_label():
-    cam, label, _, boxes = scene()
+    cam, label, _, boxes = cam_scene()
     camutils = authors('utils/camutils.py')
     # Evaluation: background at or below bkg_thre.
     theirs = camutils.cam_to_label(cam, label, bkg_thre=BKG)
@@ -78,9 +49,8 @@ def test_cam_labels_match_cam_to_label():
 
 
 def test_par_matches():
-    cam, label, images, _ = scene()
-    theirs = authors('model/PAR.py').PAR(
-        num_iter=10, dilations=[1, 2, 4, 8, 12, 24])
+    cam, label, images, _ = cam_scene()
+    theirs = authors('model/PAR.py').PAR(**THEIR_PAR)
     probs = torch.softmax(cam * 5, dim=1)
     with torch.no_grad():
         expected = theirs(images, probs)
@@ -90,10 +60,9 @@ def test_par_matches():
 
 
 def test_refined_pseudo_label_matches_refine_cams_with_bkg_v2():
-    cam, label, images, boxes = scene()
+    cam, label, images, boxes = cam_scene()
     valid_cam = cam * label[:, :, None, None]
-    par_theirs = authors('model/PAR.py').PAR(
-        num_iter=10, dilations=[1, 2, 4, 8, 12, 24])
+    par_theirs = authors('model/PAR.py').PAR(**THEIR_PAR)
     with torch.no_grad():
         expected = authors('utils/camutils.py').refine_cams_with_bkg_v2(
             par_theirs,
