@@ -2,7 +2,8 @@
 """The authors' public code for the parity tests (``test_*_vs_authors.py``).
 
 Each test module names the environment variable holding a local checkout
-(``WSSS_AUTHORS_TOCO``, ``WSSS_AUTHORS_DUPL``, ``WSSS_AUTHORS_FSR``) and is
+(``WSSS_AUTHORS_TOCO``, ``WSSS_AUTHORS_DUPL``, ``WSSS_AUTHORS_FSR``,
+``WSSS_AUTHORS_1STAGE``) and is
 skipped without it. Files are imported by path under private module names
 at run time; nothing of the authors' code is copied into this project.
 """
@@ -71,14 +72,15 @@ def load_file(
 
 def load_function(env: str, relpath: str, name: str):
     """Compile one top-level function of a file on its own (with numpy as
-    ``np``), without running the file's other imports."""
+    ``np``, torch, and ``torch.nn.functional`` as ``F``), without running
+    the file's other imports."""
     with open(osp.join(os.environ[env], relpath)) as f:
         tree = ast.parse(f.read())
     (node, ) = [
         n for n in tree.body
         if isinstance(n, ast.FunctionDef) and n.name == name
     ]
-    namespace = {'np': np}
+    namespace = {'np': np, 'torch': torch, 'F': torch.nn.functional}
     exec(compile(ast.Module([node], []), relpath, 'exec'), namespace)
     return namespace[name]
 
