@@ -3,7 +3,7 @@
 
 Each test module names the environment variable holding a local checkout
 (``WSSS_AUTHORS_TOCO``, ``WSSS_AUTHORS_DUPL``, ``WSSS_AUTHORS_FSR``,
-``WSSS_AUTHORS_1STAGE``) and is
+``WSSS_AUTHORS_1STAGE``, ``WSSS_AUTHORS_RRM``) and is
 skipped without it. Files are imported by path under private module names
 at run time; nothing of the authors' code is copied into this project.
 """
@@ -33,10 +33,10 @@ def skip_without(env: str, repo: str):
     ]
 
 
-def load_file(
-        env: str,
-        relpath: str,
-        stubs: Optional[Dict[str, Sequence[str]]] = None) -> types.ModuleType:
+def load_file(env: str,
+              relpath: str,
+              stubs: Optional[Dict[str, Sequence[str]]] = None,
+              package_root: bool = False) -> types.ModuleType:
     """Import ``relpath`` of the checkout in ``$env`` (once per process).
 
     Args:
@@ -46,6 +46,11 @@ def load_file(
             (a compiled extension it does not need for the parts compared),
             with the names taken from them; stand-ins exist only while the
             file loads.
+        package_root (bool): The file imports the checkout's own packages
+            (``import tool.imutils``): the checkout is on ``sys.path`` while
+            it loads, and the modules imported from it are dropped from
+            ``sys.modules`` afterwards (only the file's module keeps them),
+            so another checkout's packages of the same name cannot clash.
     """
     name = f'authors_{env.lower()}_' + relpath.replace('/', '_')[:-3]
     if name in sys.modules:
@@ -59,6 +64,9 @@ def load_file(
         sys.modules[stub] = types.ModuleType(stub)
         for attr in stubs[stub]:
             setattr(sys.modules[stub], attr, None)
+    root = osp.abspath(os.environ[env])
+    if package_root:
+        sys.path.insert(0, root)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter('ignore')  # e.g. timm.models.layers
@@ -66,6 +74,14 @@ def load_file(
     finally:
         for stub in added:
             del sys.modules[stub]
+        if package_root:
+            sys.path.remove(root)
+            for key, mod in list(sys.modules.items()):
+                # Namespace packages (no __init__.py) have only __path__.
+                path = getattr(mod, '__file__', None) or next(
+                    iter(getattr(mod, '__path__', None) or []), '')
+                if osp.abspath(path).startswith(root + os.sep):
+                    del sys.modules[key]
     sys.modules[name] = module
     return module
 
