@@ -1,6 +1,7 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 """Every config builds; toy configs run a loss and a predict step; full-size
 configs have the expected size and one loss step at batch 1, 224 px."""
+import ast
 import glob
 import os.path as osp
 
@@ -17,6 +18,33 @@ from mmseg_wsss.utils import drop_pretrained, num_extra_views
 
 CONFIGS = sorted(glob.glob(osp.join(REPO_ROOT, 'configs', '*', '*.py')))
 CONFIGS = [c for c in CONFIGS if '_base_' not in c]
+
+
+def alias_target(config: str):
+    """The config a short name stands for, or None.
+
+    A short name (``dupl_toy.py``) is a file whose only statement is
+    ``_base_ = './full_name.py'`` (or a one-element list of it)."""
+    with open(config) as f:
+        body = ast.parse(f.read()).body
+    if len(body) != 1 or not isinstance(body[0], ast.Assign):
+        return None
+    node = body[0]
+    if [getattr(t, 'id', None) for t in node.targets] != ['_base_']:
+        return None
+    value = node.value
+    if isinstance(value, ast.List) and len(value.elts) == 1:
+        value = value.elts[0]
+    if not isinstance(value, ast.Constant) or not isinstance(value.value, str):
+        return None
+    return osp.normpath(osp.join(osp.dirname(config), value.value))
+
+
+# Short name -> full name; the short names of a full name.
+ALIASES = {c: alias_target(c) for c in CONFIGS if alias_target(c)}
+SHORT_NAMES = {}
+for _short, _full in ALIASES.items():
+    SHORT_NAMES.setdefault(_full, []).append(osp.basename(_short))
 
 # Backbone parameter counts (millions) of the full-size models: ViT-B/16
 # (timm's 85.80M without its head), ResNet-50/101 V1c without fc.
@@ -128,8 +156,8 @@ def fake_batch(num_classes, batch, size, views=0):
 def agen_branch_params(cin, ch, cout) -> float:
     """AGENBranch (millions): a 3x3 conv per input, 3x3, 1x1, biases."""
     cin = (cin, ) if isinstance(cin, int) else cin
-    return (sum(c * ch * 9 + ch for c in cin) + ch * ch * 9 + ch +
-            ch * cout + cout) / 1e6
+    return (sum(c * ch * 9 + ch
+                for c in cin) + ch * ch * 9 + ch + ch * cout + cout) / 1e6
 
 
 def check_agen_params(cfg, model, n):
@@ -142,9 +170,10 @@ def check_agen_params(cfg, model, n):
     cls_net = MODELS.build(m.backbone.cls_branch)
     seg_net = MODELS.build(m.backbone.seg_branch)
     dropped_a = ('fc6.', 'fc7.')
-    dropped_b = ('conv1a.', 'b2.', 'b2_1.', 'b2_2.') \
-        if m.backbone.seg_branch.type == 'WideResNet38' else ('stem.',
-                                                             'layer1.')
+    if m.backbone.seg_branch.type == 'WideResNet38':
+        dropped_b = ('conv1a.', 'b2.', 'b2_1.', 'b2_2.')
+    else:
+        dropped_b = ('stem.', 'layer1.')
     expected = (sum(p.numel() for k, p in cls_net.named_parameters()
                     if not k.startswith(dropped_a)) +
                 sum(p.numel() for k, p in seg_net.named_parameters()
@@ -165,9 +194,23 @@ def check_agen_params(cfg, model, n):
 
 def test_every_config_is_collected():
     assert len(CONFIGS) >= 12
+    # The stated sizes name configs that exist (short or full names).
+    assert set(MODEL_PARAMS) <= {osp.basename(c) for c in CONFIGS}
 
 
-@pytest.mark.parametrize('config', CONFIGS, ids=osp.basename)
+def test_short_names_are_their_full_configs():
+    """Every short name resolves to an existing full-name config and to the
+    same settings (so building the full name covers both)."""
+    assert len(ALIASES) >= 30
+    for short, full in ALIASES.items():
+        assert full in CONFIGS, (short, full)
+        assert alias_target(full) is None, (short, full)
+        got = Config.fromfile(short).to_dict()
+        assert got == Config.fromfile(full).to_dict(), short
+
+
+@pytest.mark.parametrize(
+    'config', [c for c in CONFIGS if c not in ALIASES], ids=osp.basename)
 def test_config_builds(config):
     cfg, model = build(config)
     n = sum(p.numel() for p in model.parameters()) / 1e6
@@ -228,8 +271,9 @@ def test_config_builds(config):
         expected += (h.in_channels * h.channels * 9 + h.channels**2 * 9 +
                      h.channels * h.num_classes) / 1e6
     assert abs(n - expected) < 0.01, (key, n, expected)
-    if osp.basename(config) in MODEL_PARAMS:
-        assert abs(n - MODEL_PARAMS[osp.basename(config)]) < 0.01, n
+    for name in [osp.basename(config)] + SHORT_NAMES.get(config, []):
+        if name in MODEL_PARAMS:
+            assert abs(n - MODEL_PARAMS[name]) < 0.01, (name, n)
 
 
 TOY = [c for c in CONFIGS if 'toy-' in osp.basename(c)]
@@ -403,7 +447,7 @@ def test_full_size_loss_step(config):
         # loss through SEC's CRF on the 28 x 28 output grid.
         assert {
             'loss_cls', 'loss_cls_agm3', 'loss_cls_agm4', 'loss_cls_agm5',
-            'loss_seed', 'loss_seed_agm3', 'loss_seed_agm4',
-            'loss_seed_agm5', 'loss_boundary'
+            'loss_seed', 'loss_seed_agm3', 'loss_seed_agm4', 'loss_seed_agm5',
+            'loss_boundary'
         } <= set(losses)
         assert losses['time_crf'] > 0
