@@ -27,7 +27,9 @@ an ulp from the first step on. Records of another kind of CPU are kept in
 ``golden_steps.<fingerprint>.json`` (:func:`kernel_fingerprint`), recorded
 there from a commit whose behaviour the default records proved (session 9:
 6e74e6d on a Sapphire Rapids Xeon); the test uses them when the fingerprint
-matches, else the default file. On a CPU with no records of its own (CI
+matches, else the default file, whose own kind is ``DEFAULT_FINGERPRINT``
+(identified later, by a machine that replays it bit for bit). On a CPU
+with no records of its own (CI
 machines vary) the replay is compared within tolerances instead, measured
 between the recorded kinds (``test_golden_steps.py``); record its
 file to make it exact::
@@ -245,22 +247,36 @@ def run_case(name: str,
     return record
 
 
-def records_path(default: str) -> Tuple[str, bool]:
+# The kind of CPU the default records (``golden_steps.json``) were made on.
+# That machine was not fingerprinted at the time; an AMD EPYC with AVX-512
+# (session 20) replays all of its cases bit-identically, losses of every
+# iteration and final weights, so its key names the default file's kernels.
+DEFAULT_FINGERPRINT = 'avx512-avx2-1dc44468ac2b'
+
+
+def records_path(default: str,
+                 fingerprint: Optional[str] = None) -> Tuple[str, bool]:
     """The records for this machine and whether they are its own kernels'.
 
     ``golden_steps.<fingerprint>.json`` beside ``default`` if it exists,
     else ``default``; ``exact`` is True when the file was recorded with
-    this machine's kernels (bit identity is then required), False on a CPU
-    without records of its own (the test then compares within tolerances
-    measured between recorded kinds of CPU; the default file's machine was
-    not fingerprinted, so it is compared that way too).
+    this machine's kernels (bit identity is then required: the fingerprint
+    names a file of its own or is :data:`DEFAULT_FINGERPRINT`), False on a
+    CPU without records of its own (the test then compares within
+    tolerances measured between recorded kinds of CPU).
+
+    Args:
+        default (str): Path of the default records.
+        fingerprint (str, optional): A :func:`kernel_fingerprint`; this
+            machine's when None.
     """
-    fingerprint = kernel_fingerprint()
+    if fingerprint is None:
+        fingerprint = kernel_fingerprint()
     root, ext = osp.splitext(default)
     path = f'{root}.{fingerprint}{ext}'
     if osp.isfile(path):
         return path, True
-    return default, False
+    return default, fingerprint == DEFAULT_FINGERPRINT
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -293,8 +309,8 @@ def generate_golden_toy(root: str) -> None:
 
 
 __all__ = [
-    'CASES', 'run_case', 'keyed_init', 'state_sha256', 'kernel_fingerprint',
-    'records_path'
+    'CASES', 'DEFAULT_FINGERPRINT', 'run_case', 'keyed_init', 'state_sha256',
+    'kernel_fingerprint', 'records_path'
 ]
 
 if __name__ == '__main__':

@@ -87,6 +87,22 @@ def test_training_steps_are_bit_identical_to_the_golden(
         f'{max(gaps):.1e} off the golden (> {CLOSE_ALL:g}); gaps {gaps}')
 
 
+def test_records_path_by_fingerprint():
+    """A kind with a file of its own and the default file's kind replay
+    exactly; any other kind replays the default file within tolerances."""
+    own = sorted(
+        glob.glob(osp.join(osp.dirname(DEFAULT), 'golden_steps.*.json')))
+    assert own
+    for path in own:
+        fingerprint = osp.basename(path)[len('golden_steps.'):-len('.json')]
+        assert fingerprint != golden_steps.DEFAULT_FINGERPRINT
+        assert golden_steps.records_path(DEFAULT, fingerprint) == (path, True)
+    assert golden_steps.records_path(
+        DEFAULT, golden_steps.DEFAULT_FINGERPRINT) == (DEFAULT, True)
+    assert golden_steps.records_path(DEFAULT,
+                                     'other-000000000000') == (DEFAULT, False)
+
+
 def test_tolerances_cover_the_recorded_kinds_of_cpu():
     """The close comparison accepts every other recorded kind of CPU
     replayed against the default records."""
