@@ -149,8 +149,8 @@ def scan_label_folders(
             :func:`false_positives_by_distance`; None skips them.
 
     Returns:
-        tuple: (C, C + 1) confusion matrix, (C, len(fp_bins) + 2) false-positive
-        counts or None, number of images.
+        tuple: (C, C + 1) confusion matrix, (C, len(fp_bins) + 2)
+        false-positive counts or None, number of images.
     """
     if names is None:
         names = sorted(f[:-len(suffix)] for f in os.listdir(pred_dir)

@@ -249,17 +249,19 @@ def test_seeding_loss_of_s_seb_uses_branch_a_seeds(monkeypatch):
     monkeypatch.setattr(model, 'seeds', spy)
     calls = []
     orig_loss = model.loss_seed.forward
-    monkeypatch.setattr(model.loss_seed, 'forward',
-                        lambda s, label: calls.append(label) or orig_loss(
-                            s, label))
+    monkeypatch.setattr(
+        model.loss_seed, 'forward',
+        lambda s, label: calls.append(label) or orig_loss(s, label))
     model.loss(inputs, samples)
     assert [c is seen[k] for c, k in zip(calls, seen)] == [True] * 4
     assert list(seen) == ['cls', 'agm5', 'agm4', 'agm3']
     assert torch.equal(model.pseudo_labels(inputs, samples), seen['cls'])
 
 
-@pytest.mark.parametrize('at,size', [('feature', (4, 4)), ('image',
-                                                             (32, 32))])
+BOUNDARY_AT = [('feature', (4, 4)), ('image', (32, 32))]
+
+
+@pytest.mark.parametrize('at,size', BOUNDARY_AT)
 def test_boundary_loss_is_the_kl_to_the_crf(monkeypatch, at, size):
     """Eq. 14 on S^SeB against the CRF's output, at the output grid (the
     image resized to it) or at the image size."""

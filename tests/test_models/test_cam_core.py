@@ -59,8 +59,8 @@ def test_cam_from_weights_hand_case():
     weight = torch.tensor([[1., 1.], [2., -1.]])
     cam = cam_from_weights(feat, weight)
     # class 0: [1+3, 2-4]; class 1: [2-3, 4+4]
-    torch.testing.assert_close(cam, torch.tensor([[[[4., -2.]], [[-1.,
-                                                                   8.]]]]))
+    expected = torch.tensor([[[[4., -2.]], [[-1., 8.]]]])
+    torch.testing.assert_close(cam, expected)
 
 
 # --------------------------------------------------------- normalisation ---
@@ -71,10 +71,10 @@ def test_normalize_cam_exact_values():
                        dtype=torch.float64)
     out = normalize_cam(cam)
     # shift by min (1 resp. 0), divide by max of shifted (4 resp. 2) + eps
-    exp0 = torch.tensor([[0., 1.], [2., 4.]], dtype=torch.float64) / (4 +
-                                                                       1e-5)
-    exp1 = torch.tensor([[0., 0.], [0., 2.]], dtype=torch.float64) / (2 +
-                                                                       1e-5)
+    exp0 = torch.tensor([[0., 1.], [2., 4.]], dtype=torch.float64)
+    exp0 /= 4 + 1e-5
+    exp1 = torch.tensor([[0., 0.], [0., 2.]], dtype=torch.float64)
+    exp1 /= 2 + 1e-5
     torch.testing.assert_close(out[0, 0], exp0, rtol=0, atol=1e-15)
     torch.testing.assert_close(out[0, 1], exp1, rtol=0, atol=1e-15)
     assert CAM_EPS == 1e-5
@@ -90,8 +90,8 @@ def test_normalize_cam_eps_and_constant_map():
     # (1e-5 - 0) / (1e-5 + 1e-5) = 0.5
     assert normalize_cam(small)[0, 0, 0, 1].item() == pytest.approx(0.5)
     # eps is a parameter
-    out = normalize_cam(torch.tensor([[[[0., 1.]]]], dtype=torch.float64),
-                        eps=1.0)
+    out = normalize_cam(
+        torch.tensor([[[[0., 1.]]]], dtype=torch.float64), eps=1.0)
     assert out[0, 0, 0, 1].item() == pytest.approx(0.5)
 
 
@@ -138,8 +138,7 @@ def test_multi_scale_cam_flip_is_unflipped(flip_merge):
     x = _inputs()
     ramp = _ramp(W)
     out = multi_scale_cam(
-        _add_ramp_cam_fn, x, flip=True, flip_merge=flip_merge,
-        normalize=False)
+        _add_ramp_cam_fn, x, flip=True, flip_merge=flip_merge, normalize=False)
     view = x[:, :1] + ramp
     # cam_fn(flip(x)) = flip(x0) + ramp; un-flipped: x0 + flip(ramp).
     unflipped = x[:, :1] + ramp.flip(0)
@@ -169,8 +168,7 @@ def test_multi_scale_cam_first_view_is_reused(flip):
     expected = multi_scale_cam(cam_fn, x, **kwargs)
     assert seen == ([4, 4] if flip else [2, 2])
     seen.clear()
-    out = multi_scale_cam(
-        cam_fn, x, first_view=_add_ramp_cam_fn(x), **kwargs)
+    out = multi_scale_cam(cam_fn, x, first_view=_add_ramp_cam_fn(x), **kwargs)
     assert seen == ([2, 4] if flip else [2])
     torch.testing.assert_close(out, expected)
 
@@ -203,12 +201,12 @@ def test_multi_scale_cam_relu_after_flip_merge():
 
     out = multi_scale_cam(
         cam_fn, x, flip=True, flip_merge='sum', normalize=False)
-    torch.testing.assert_close(out, torch.zeros(1, 1, H, W,
-                                                dtype=torch.float64))
+    torch.testing.assert_close(out,
+                               torch.zeros(1, 1, H, W, dtype=torch.float64))
     out = multi_scale_cam(
         cam_fn, x, flip=True, flip_merge='max', normalize=False)
-    torch.testing.assert_close(out, torch.ones(1, 1, H, W,
-                                               dtype=torch.float64))
+    torch.testing.assert_close(out,
+                               torch.ones(1, 1, H, W, dtype=torch.float64))
 
 
 def _size_dependent_cam_fn(values):
@@ -216,8 +214,8 @@ def _size_dependent_cam_fn(values):
 
     def cam_fn(inp):
         v = values[inp.shape[-1]]
-        return torch.full((inp.shape[0], 2) + inp.shape[-2:], v,
-                          dtype=inp.dtype)
+        return torch.full(
+            (inp.shape[0], 2) + inp.shape[-2:], v, dtype=inp.dtype)
 
     return cam_fn
 
@@ -229,8 +227,12 @@ def test_multi_scale_cam_scale_merge_and_relu(scale_merge, expected):
     cam_fn = _size_dependent_cam_fn({8: 2., 4: 3., 12: -4.})
     x = _inputs(b=2)
     out = multi_scale_cam(
-        cam_fn, x, scales=(1.0, 0.5, 1.5), flip=False,
-        scale_merge=scale_merge, normalize=False)
+        cam_fn,
+        x,
+        scales=(1.0, 0.5, 1.5),
+        flip=False,
+        scale_merge=scale_merge,
+        normalize=False)
     assert out.shape == (2, 2, H, W)
     torch.testing.assert_close(out, torch.full_like(out, expected))
 
@@ -249,8 +251,8 @@ def test_multi_scale_cam_resizes_inputs_and_outputs():
     assert out.shape == (1, 3, H, W)
     # Scale 0.5 input is the bilinear resize of the input.
     got = []
-    multi_scale_cam(lambda t: got.append(t) or t, x, scales=(0.5, ),
-                    flip=False)
+    multi_scale_cam(
+        lambda t: got.append(t) or t, x, scales=(0.5, ), flip=False)
     torch.testing.assert_close(
         got[0],
         F.interpolate(x, size=(4, 4), mode='bilinear', align_corners=False))
@@ -283,11 +285,12 @@ def test_multi_scale_cam_matches_toco_reference():
     cams = None
     for s in scales:
         xs = x if s == 1.0 else F.interpolate(
-            x, size=(int(h * s), int(w * s)), mode='bilinear',
+            x,
+            size=(int(h * s), int(w * s)),
+            mode='bilinear',
             align_corners=False)
         c = cam_fn(torch.cat([xs, xs.flip(-1)], dim=0))
-        c = F.interpolate(c, size=(h, w), mode='bilinear',
-                          align_corners=False)
+        c = F.interpolate(c, size=(h, w), mode='bilinear', align_corners=False)
         c = F.relu(torch.max(c[:b], c[b:].flip(-1)))
         cams = c if cams is None else cams + c
     cams = cams - F.adaptive_max_pool2d(-cams, (1, 1)) * -1
@@ -311,7 +314,7 @@ def test_multi_scale_cam_invalid_merge():
 CAM = torch.tensor([[[[0.9, 0.7, 0.25], [0.5, 0.1, 0.0]],
                      [[0.2, 0.3, 0.1], [0.4, 0.6, 0.71]]]])
 BOTH = torch.tensor([[1., 1.]])
-I = IGNORE_INDEX
+IGN = IGNORE_INDEX
 
 
 def _t(rows):
@@ -329,7 +332,7 @@ def test_cam_to_label_training():
     label = cam_to_label(CAM, BOTH, low_thr=0.25, high_thr=0.7)
     # fg > high; bg <= low; ignore in between (0.7 == high -> ignore,
     # 0.25 == low -> background)
-    assert torch.equal(label, _t([[[1, I, 0], [I, I, 2]]]))
+    assert torch.equal(label, _t([[[1, IGN, 0], [IGN, IGN, 2]]]))
 
 
 def test_cam_to_label_low_above_high_order():
@@ -345,13 +348,14 @@ def test_cam_to_label_absent_classes_zeroed():
         cam_to_label(CAM, only1, bkg_thr=0.5), _t([[[1, 1, 0], [0, 0, 0]]]))
     assert torch.equal(
         cam_to_label(CAM, only1, low_thr=0.25, high_thr=0.7),
-        _t([[[1, I, 0], [I, 0, 0]]]))
+        _t([[[1, IGN, 0], [IGN, 0, 0]]]))
     only2 = torch.tensor([[0., 1.]])
     assert torch.equal(
         cam_to_label(CAM, only2, bkg_thr=0.5), _t([[[0, 0, 0], [0, 2, 2]]]))
     none = torch.zeros(1, 2)
     assert torch.equal(
-        cam_to_label(CAM, none, bkg_thr=0.5), torch.zeros(1, 2, 3).long())
+        cam_to_label(CAM, none, bkg_thr=0.5),
+        torch.zeros(1, 2, 3).long())
     # input is not modified
     assert CAM[0, 1, 1, 2].item() == pytest.approx(0.71)
 
@@ -363,23 +367,28 @@ def test_cam_to_label_per_image_thresholds():
     assert torch.equal(out[0], _t([[1, 1, 0], [0, 2, 2]]))
     assert torch.equal(out[1], _t([[1, 1, 0], [0, 0, 2]]))
     out = cam_to_label(
-        cam, labels, low_thr=torch.tensor([0.25, 0.5]),
+        cam,
+        labels,
+        low_thr=torch.tensor([0.25, 0.5]),
         high_thr=torch.tensor([0.7, 0.6]))
-    assert torch.equal(out[0], _t([[1, I, 0], [I, I, 2]]))
+    assert torch.equal(out[0], _t([[1, IGN, 0], [IGN, IGN, 2]]))
     # image 2: fg > 0.6, bg <= 0.5 (0.6 == high -> ignore)
-    assert torch.equal(out[1], _t([[1, 1, 0], [0, I, 2]]))
+    assert torch.equal(out[1], _t([[1, 1, 0], [0, IGN, 2]]))
 
 
 def test_cam_to_label_img_box():
     out = cam_to_label(CAM, BOTH, bkg_thr=0.5, img_box=[[0, 1, 1, 3]])
-    assert torch.equal(out, _t([[[I, 1, 0], [I, I, I]]]))
+    assert torch.equal(out, _t([[[IGN, 1, 0], [IGN, IGN, IGN]]]))
     out = cam_to_label(
-        CAM, BOTH, low_thr=0.25, high_thr=0.7,
+        CAM,
+        BOTH,
+        low_thr=0.25,
+        high_thr=0.7,
         img_box=[np.array([1, 2, 0, 2], dtype=np.int64)])
-    assert torch.equal(out, _t([[[I, I, I], [I, I, I]]]))
+    assert torch.equal(out, _t([[[IGN, IGN, IGN], [IGN, IGN, IGN]]]))
     out = cam_to_label(
         CAM, BOTH, low_thr=0.25, high_thr=0.7, img_box=[[0, 2, 0, 3]])
-    assert torch.equal(out, _t([[[1, I, 0], [I, I, 2]]]))
+    assert torch.equal(out, _t([[[1, IGN, 0], [IGN, IGN, 2]]]))
 
 
 @pytest.mark.parametrize('kwargs', [
@@ -412,7 +421,8 @@ def test_mask_outside_box():
     assert torch.equal(out[1], orig[1])
     # numpy / tensor boxes, default ignore 255, empty box
     out = mask_outside_box(
-        label, [np.array([0, 3, 0, 4]), torch.tensor([0, 0, 0, 0])])
+        label, [np.array([0, 3, 0, 4]),
+                torch.tensor([0, 0, 0, 0])])
     assert torch.equal(out[0], orig[0])
     assert (out[1] == 255).all()
 
@@ -428,8 +438,7 @@ def test_cam_score_map_matches_cam_to_label():
     cam[1, 2, 1, 1] = 0.3
     cam[1, :2, 1, 1] = 0.1
     cam[1, 3, 1, 1] = 0.0
-    cls = torch.tensor([[1., 0., 1., 1.], [0., 1., 1., 0.], [0., 0., 0.,
-                                                                  1.]])
+    cls = torch.tensor([[1., 0., 1., 1.], [0., 1., 1., 0.], [0., 0., 0., 1.]])
     for bkg in (0.5, torch.tensor([0.5, 0.3, 0.45])):
         scores = cam_score_map(cam, cls, bkg)
         assert scores.shape == (3, 5, 6, 5)
@@ -443,8 +452,8 @@ def test_cam_score_map_matches_cam_to_label():
     # ties go to background
     assert cam_to_label(cam, cls, bkg_thr=0.5)[0, 0, 0].item() == 0
     assert cam_score_map(cam, cls, 0.5).argmax(1)[0, 0, 0].item() == 0
-    assert cam_to_label(cam, cls, bkg_thr=torch.tensor(
-        [0.5, 0.3, 0.45]))[1, 1, 1].item() == 0
+    assert cam_to_label(
+        cam, cls, bkg_thr=torch.tensor([0.5, 0.3, 0.45]))[1, 1, 1].item() == 0
 
 
 # --------------------------------------------------------- stack_cls_labels -

@@ -6,7 +6,8 @@ import sys
 import numpy as np
 import pytest
 
-from mmseg_wsss.models.postprocess.dense_crf import CRF_PRESETS, CRFPool, DenseCRF
+from mmseg_wsss.models.postprocess.dense_crf import (CRF_PRESETS, CRFPool,
+                                                     DenseCRF)
 
 pytest.importorskip('pydensecrf.densecrf')
 

@@ -17,7 +17,7 @@ from conftest import REPO_ROOT, assert_loaded_from
 from mmseg_wsss.evaluation.metrics import MultiBranchIoUMetric
 from mmseg_wsss.models.losses import ConsistencyLoss, DiscrepancyLoss
 from mmseg_wsss.models.wsss.thresholds import (cosine_threshold,
-                                                       per_image_threshold)
+                                               per_image_threshold)
 
 CONFIG = osp.join(REPO_ROOT, 'configs', 'dupl', 'dupl_toy.py')
 
@@ -27,10 +27,10 @@ pytestmark = pytest.mark.usefixtures('one_thread')
 # Discrepancy loss -----------------------------------------------------------
 def _maps():
     # Two images, two channels, 1 x 2 spatial grid.
-    f1 = torch.tensor([[[[1., 0.]], [[0., 1.]]],
-                       [[[1., 1.]], [[2., 0.]]]], requires_grad=True)
-    f2 = torch.tensor([[[[1., 0.]], [[1., 0.]]],
-                       [[[1., 1.]], [[0., 3.]]]], requires_grad=True)
+    f1 = torch.tensor([[[[1., 0.]], [[0., 1.]]], [[[1., 1.]], [[2., 0.]]]],
+                      requires_grad=True)
+    f2 = torch.tensor([[[[1., 0.]], [[1., 0.]]], [[[1., 1.]], [[0., 3.]]]],
+                      requires_grad=True)
     return f1, f2
 
 
@@ -86,8 +86,8 @@ def test_discrepancy_errors():
 
 # Dynamic threshold ----------------------------------------------------------
 def test_cosine_threshold_code_origin():
-    kw = dict(start=0.7, target=[0.7, 0.55], max_iters=20000,
-              warmup_iters=2000)
+    kw = dict(
+        start=0.7, target=[0.7, 0.55], max_iters=20000, warmup_iters=2000)
     # Before and at the end of the CAM warm-up: the start value.
     for it in (0, 1999, 2000):
         torch.testing.assert_close(
@@ -108,8 +108,9 @@ def test_cosine_threshold_paper_origin():
     assert cosine_threshold(10000, **kw).item() == pytest.approx(0.625)
     assert cosine_threshold(20000, **kw).item() == pytest.approx(0.55)
     # A quarter: 0.7 - 0.15 * (1 - cos(pi / 4)) / 2.
-    assert cosine_threshold(5000, **kw).item() == pytest.approx(
-        0.7 - 0.15 * (1 - math.cos(math.pi / 4)) / 2)
+    assert cosine_threshold(
+        5000, **kw).item() == pytest.approx(0.7 - 0.15 *
+                                            (1 - math.cos(math.pi / 4)) / 2)
     with pytest.raises(ValueError, match='origin'):
         cosine_threshold(0, 0.7, 0.55, 10, origin='epoch')
 
@@ -132,8 +133,9 @@ def test_consistency_code_form_confident_unlabelled_pixels_only():
     strong = torch.tensor([[[[2., 0.]], [[0., 1.]]]])  # (1, 2, 1, 2)
     weak = torch.tensor([[[[5., 0.]], [[0., 0.1]]]])  # conf 0.993 / 0.525
     mask = torch.tensor([[[True, True]]])
-    loss = ConsistencyLoss(conf_thr=0.9, loss_weight=1.)(
-        strong, mask, weak_logits=weak)
+    loss = ConsistencyLoss(
+        conf_thr=0.9, loss_weight=1.)(
+            strong, mask, weak_logits=weak)
     # Only pixel 0 is confident: CE(strong[:, :, 0, 0], class 0).
     expected = F.cross_entropy(strong[:, :, 0, 0], torch.tensor([0]))
     assert loss.item() == pytest.approx(expected.item(), rel=1e-6)
@@ -170,21 +172,25 @@ def _model(**train_cfg):
 
 def _batch(model, size=48, n=2):
     torch.manual_seed(0)
-    inputs = [torch.randint(0, 255, (3, size, size), dtype=torch.uint8)
-              for _ in range(n)]
+    inputs = [
+        torch.randint(0, 255, (3, size, size), dtype=torch.uint8)
+        for _ in range(n)
+    ]
     samples = []
     for i in range(n):
         s = SegDataSample()
         label = torch.zeros(model.num_classes - 1)
         label[i] = label[3] = 1
         s.gt_cls_label = LabelData(data=label)
-        s.gt_sem_seg = PixelData(
-            data=torch.randint(0, 5, (1, size, size)))
-        s.set_metainfo(dict(img_shape=(size, size), ori_shape=(size, size),
-                            img_box=[0, size, 0, size]))
+        s.gt_sem_seg = PixelData(data=torch.randint(0, 5, (1, size, size)))
+        s.set_metainfo(
+            dict(
+                img_shape=(size, size),
+                ori_shape=(size, size),
+                img_box=[0, size, 0, size]))
         samples.append(s)
-    return model.data_preprocessor(dict(inputs=inputs, data_samples=samples),
-                                   True)
+    return model.data_preprocessor(
+        dict(inputs=inputs, data_samples=samples), True)
 
 
 def _set_iter(it):
@@ -226,18 +232,25 @@ def test_init_weights_loads_the_pretrained_backbone_into_both_students(
     (0, {'loss_dis', 'loss_seg_1', 'loss_seg_2'}),
     (300, {'loss_dis', 'loss_seg_1', 'loss_seg_2'}),
     (301, {'loss_dis', 'loss_seg_1', 'loss_seg_2'}),
-    (1200, {'loss_dis', 'loss_seg_1', 'loss_seg_2', 'loss_consist_1',
-            'loss_consist_2'}),
-    (1201, {'loss_dis', 'loss_seg_1', 'loss_seg_2', 'loss_consist_1',
-            'loss_consist_2'}),
+    (1200, {
+        'loss_dis', 'loss_seg_1', 'loss_seg_2', 'loss_consist_1',
+        'loss_consist_2'
+    }),
+    (1201, {
+        'loss_dis', 'loss_seg_1', 'loss_seg_2', 'loss_consist_1',
+        'loss_consist_2'
+    }),
 ])
 def test_loss_items_and_gates(it, expected):
     model = _model().train()
     data = _batch(model)
     _set_iter(it)
     losses = model(**data, mode='loss')
-    base = {f'{n}_{k}' for n in ('loss_cls', 'loss_cls_aux', 'loss_ptc')
-            for k in (1, 2)}
+    base = {
+        f'{n}_{k}'
+        for n in ('loss_cls', 'loss_cls_aux', 'loss_ptc')
+        for k in (1, 2)
+    }
     assert set(losses) == base | expected
     seg_on = it > 300
     assert (losses['loss_seg_1'].item() != 0) == seg_on
@@ -315,14 +328,12 @@ def test_validate_all_branches_and_best_branch():
     model.validate_all_branches = True
     out = model(**data, mode='predict')
     for s in out:
-        assert torch.equal(s.pred_sem_seg.data,
-                           s.pred_sem_seg_branch1.data)
+        assert torch.equal(s.pred_sem_seg.data, s.pred_sem_seg_branch1.data)
         assert s.pred_sem_seg_branch2.data.shape == s.pred_sem_seg.data.shape
     model.set_best_branch(2)
     out = model(**data, mode='predict')
     for s in out:
-        assert torch.equal(s.pred_sem_seg.data,
-                           s.pred_sem_seg_branch2.data)
+        assert torch.equal(s.pred_sem_seg.data, s.pred_sem_seg_branch2.data)
     expected = model.network_inference(model.students[1], data['inputs'])
     torch.testing.assert_close(model.inference(data['inputs']), expected)
     model.test_cfg.branch = 1
@@ -350,8 +361,7 @@ def test_mean_of_both_students():
 
     data = _batch(model)
     scores = [
-        model.network_inference(net, data['inputs'])
-        for net in model.students
+        model.network_inference(net, data['inputs']) for net in model.students
     ]
     expected = model.mean_scores(scores)
     torch.testing.assert_close(model.inference(data['inputs']), expected)
@@ -368,10 +378,11 @@ def test_multi_branch_metric_picks_the_better_branch():
     metric.dataset_meta = dict(classes=('bg', 'a', 'b'))
     gt = torch.tensor([[0, 1], [2, 2]])
     good, bad = gt.clone(), torch.zeros_like(gt)
-    sample = dict(gt_sem_seg=dict(data=gt[None]),
-                  pred_sem_seg=dict(data=bad[None]),
-                  pred_sem_seg_branch1=dict(data=bad[None]),
-                  pred_sem_seg_branch2=dict(data=good[None]))
+    sample = dict(
+        gt_sem_seg=dict(data=gt[None]),
+        pred_sem_seg=dict(data=bad[None]),
+        pred_sem_seg_branch1=dict(data=bad[None]),
+        pred_sem_seg_branch2=dict(data=good[None]))
     metric.process({}, [sample])
     metrics = metric.compute_metrics(metric.results)
     assert metrics['best_branch'] == 2

@@ -8,18 +8,16 @@ import torch
 import torch.nn.functional as F
 
 from mmseg_wsss.models.wsss.dilated_neighbors import (dilated_neighbor_sum,
-                                                       get_dilated_neighbors,
-                                                       neighbor_distances,
-                                                       neighbor_offsets,
-                                                       num_neighbors)
+                                                      get_dilated_neighbors,
+                                                      neighbor_distances,
+                                                      neighbor_offsets,
+                                                      num_neighbors)
 from mmseg_wsss.models.wsss import PAR, refine_cams_with_bkg
 
 IGNORE = 255
 SQ2 = math.sqrt(2)
 
-
 pytestmark = pytest.mark.usefixtures('one_thread')
-
 
 # ------------------------------------------------------- dilated neighbours --
 

@@ -1,7 +1,6 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 """Stack compatibility (mmcv-lite ops shim, weights-only checkpoints) and
 config helpers."""
-import os
 import os.path as osp
 import subprocess
 import sys
@@ -19,7 +18,6 @@ from mmseg_wsss.utils import (has_compiled_mmcv_ops, set_data_root,
 
 lite_only = pytest.mark.skipif(
     has_compiled_mmcv_ops(), reason='full mmcv installed: no shim')
-
 
 # ------------------------------------------------------------- mmcv.ops ---
 
@@ -48,8 +46,7 @@ def test_point_sample_matches_grid_sample():
 def test_compiled_only_op_raises_on_call():
     from mmcv.ops import sigmoid_focal_loss
     with pytest.raises(RuntimeError, match='mmcv'):
-        sigmoid_focal_loss(torch.zeros(2, 3), torch.zeros(2).long(), 2.0,
-                           0.25)
+        sigmoid_focal_loss(torch.zeros(2, 3), torch.zeros(2).long(), 2.0, 0.25)
 
 
 @lite_only
@@ -71,8 +68,8 @@ def test_mmseg_models_import_in_fresh_interpreter():
                           capture_output=True,
                           text=True,
                           timeout=120,
-                          cwd=osp.dirname(osp.dirname(osp.dirname(
-                              osp.abspath(__file__)))))
+                          cwd=osp.dirname(
+                              osp.dirname(osp.dirname(osp.abspath(__file__)))))
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert 'ok mmseg.models' in proc.stdout
 
@@ -107,16 +104,14 @@ def test_torch_load_numpy_scalars_dtypes_configdict(tmp_path):
     assert meta['cfg']['a'] == 1 and meta['cfg']['b']['c'] == 2
 
 
-
-
 def test_torch_load_history_buffer(tmp_path):
     buf = HistoryBuffer()
     buf.update(0.5)
     buf.update(1.5, count=2)
     ckpt = dict(
         message_hub=dict(log_scalars=dict(loss=buf)),
-        meta=dict(best=np.float64(1.5), iter=np.int64(3),
-                  dtype=np.dtype('float32')))
+        meta=dict(
+            best=np.float64(1.5), iter=np.int64(3), dtype=np.dtype('float32')))
     loaded = _save_load(ckpt, tmp_path)
     lb = loaded['message_hub']['log_scalars']['loss']
     assert isinstance(lb, HistoryBuffer)
@@ -151,8 +146,10 @@ class _Custom:
 def _custom_root(tmp_path, name='data', classes=4):
     root = tmp_path / name
     root.mkdir()
-    (root / 'classes.txt').write_text('\n'.join(
-        ['background'] + [f'c{i}' for i in range(1, classes)]) + '\n')
+    (root /
+     'classes.txt').write_text('\n'.join(['background'] +
+                                         [f'c{i}'
+                                          for i in range(1, classes)]) + '\n')
     return str(root)
 
 
@@ -167,8 +164,8 @@ def _cfg(dataset, val_dataset=None):
                 not_classes=21),
             train_dataloader=dict(batch_size=2, dataset=dataset),
             val_dataloader=dict(
-                dataset=val_dataset or dict(
-                    type='WSSSVOCDataset', data_root='old/voc'))))
+                dataset=val_dataset
+                or dict(type='WSSSVOCDataset', data_root='old/voc'))))
 
 
 def test_sync_num_classes_custom(tmp_path):
@@ -235,8 +232,8 @@ def test_import_after_mmseg_in_fresh_interpreter():
                           capture_output=True,
                           text=True,
                           timeout=120,
-                          cwd=osp.dirname(osp.dirname(osp.dirname(
-                              osp.abspath(__file__)))))
+                          cwd=osp.dirname(
+                              osp.dirname(osp.dirname(osp.abspath(__file__)))))
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.strip() == 'ok'
 

@@ -38,7 +38,8 @@ import mmseg_wsss  # noqa: E402,F401
 import torch  # noqa: E402
 from mmengine.config import DictAction  # noqa: E402
 
-from mmseg_wsss.evaluation.label_map_stats import confusion_matrix  # noqa: E402
+from mmseg_wsss.evaluation.label_map_stats import \
+    confusion_matrix  # noqa: E402
 
 IGNORE = 255
 
@@ -65,11 +66,11 @@ def accumulate(hist: torch.Tensor,
     # confusion matrix, whose last column holds the ignored pixels.
     C = hist.shape[0]
     full = torch.from_numpy(
-        confusion_matrix(label.cpu().numpy(), gt.cpu().numpy(), C,
-                         IGNORE)).to(hist)
-    counts += torch.stack([
-        full.sum(), full[1:].sum(), full[:, C].sum(), full[1:, C].sum()
-    ]).to(counts)
+        confusion_matrix(label.cpu().numpy(),
+                         gt.cpu().numpy(), C, IGNORE)).to(hist)
+    counts += torch.stack(
+        [full.sum(), full[1:].sum(), full[:, C].sum(),
+         full[1:, C].sum()]).to(counts)
     if ignored_by_class is not None:
         ignored_by_class += full[:, C].to(ignored_by_class)
     hist += full[:, :C]

@@ -10,7 +10,8 @@ confusion matrix, as Markdown, JSON and a PNG plot.
 
 Example::
 
-    python tools/test.py configs/toco/toco_toy.py work_dirs/toco_toy/iter_3000.pth --out work_dirs/toco_toy/pred
+    python tools/test.py configs/toco/toco_toy.py \\
+        work_dirs/toco_toy/iter_3000.pth --out work_dirs/toco_toy/pred
     python tools/analysis_tools/report.py work_dirs/toco_toy/pred \\
         --data-root data/toy --out-dir work_dirs/toco_toy/report
 

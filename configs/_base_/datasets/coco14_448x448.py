@@ -1,5 +1,6 @@
 # MS COCO 2014 objects (80 classes + background) in VOC layout: train 82,081,
-# val 40,137. Prepare with tools/dataset_converters/coco14.py (docs/datasets.md).
+# val 40,137. Prepare with tools/dataset_converters/coco14.py
+# (docs/datasets.md).
 dataset_type = 'WSSSCOCODataset'
 data_root = 'data/coco2014/voc_layout'
 crop_size = (448, 448)

@@ -1,6 +1,7 @@
-# The generated toy dataset (tools/generate_toy_dataset.py, docs/toy_dataset.md)
-# in VOC layout; any VOC-layout folder with classes.txt works the same way:
-# `tools/train.py CONFIG --data-root DIR` (the class count follows classes.txt).
+# The generated toy dataset (tools/generate_toy_dataset.py,
+# docs/toy_dataset.md) in VOC layout; any VOC-layout folder with classes.txt
+# works the same way: `tools/train.py CONFIG --data-root DIR` (the class
+# count follows classes.txt).
 dataset_type = 'WSSSCustomDataset'
 data_root = 'data/toy'
 crop_size = (96, 96)

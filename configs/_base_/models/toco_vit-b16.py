@@ -1,7 +1,8 @@
 # ToCo with PTC (no CTC) on ViT-B/16 (official_code_notes 1.2-1.8).
 # Weights are not downloaded: convert timm's DeiT-B
 # (deit_base_patch16_224-b5f2ef4d.pth) with
-#   python tools/model_converters/timm2wsss_vit.py SRC pretrain/deit_base_patch16_224-wsss.pth
+#   python tools/model_converters/timm2wsss_vit.py SRC \
+#       pretrain/deit_base_patch16_224-wsss.pth
 num_classes = 21
 data_preprocessor = dict(
     type='SegDataPreProcessor',

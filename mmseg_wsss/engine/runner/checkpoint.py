@@ -24,7 +24,8 @@ from mmengine.dist import is_main_process
 from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 
-from mmseg_wsss_light.fileio import write_text_atomic
+# Re-exported: the hooks write their text files through this module.
+from mmseg_wsss_light.fileio import write_text_atomic  # noqa: F401
 
 # Files written by :func:`save_checkpoint_atomic` before their rename.
 TMP_PATTERN = '.*.pth.*.tmp'

@@ -6,7 +6,7 @@ gives the same label and pushes apart those with different labels, which
 counters the over-smoothing of deep ViT tokens (ToCo, CVPR 2023; reused by
 DuPL and FSR with weight 0.2).
 """
-from typing import Optional, Sequence, Tuple, Union
+from typing import Tuple
 
 import torch
 import torch.nn as nn

@@ -11,7 +11,7 @@ from .wsss_encoder_decoder import WSSSEncoderDecoder
 from .wsss_segmentor import WSSSSegmentor
 
 __all__ = [
-    'AGENSegmentor', 'ASDTSegmentor', 'CAMSegmentor', 'DuPLSegmentor', 'FSRSegmentor',
-    'RRMSegmentor', 'SingleStageSegmentor', 'ToCoSegmentor',
+    'AGENSegmentor', 'ASDTSegmentor', 'CAMSegmentor', 'DuPLSegmentor',
+    'FSRSegmentor', 'RRMSegmentor', 'SingleStageSegmentor', 'ToCoSegmentor',
     'WSSSEncoderDecoder', 'WSSSSegmentor'
 ]

@@ -173,9 +173,10 @@ class AGENSegmentor(WSSSSegmentor):
         # kind, a first conv per stage; else one branch per stage.
         self.agm_cls, self.agm_seg = nn.ModuleList(), nn.ModuleList()
         self._agm_index: Dict[str, Dict[int, Tuple[int, int]]] = dict()
-        for name, cfg, chans, out, shared in (
-            ('agm_cls', agm_cls_head, a_ch, num_classes - 1, share_cls_tail),
-            ('agm_seg', agm_seg_head, b_ch, num_classes, share_seg_tail)):
+        cls_kind = ('agm_cls', agm_cls_head, a_ch, num_classes - 1,
+                    share_cls_tail)
+        seg_kind = ('agm_seg', agm_seg_head, b_ch, num_classes, share_seg_tail)
+        for name, cfg, chans, out, shared in (cls_kind, seg_kind):
             groups = [self.agm_stages] if shared and self.agm_stages else [
                 (n, ) for n in self.agm_stages
             ]
@@ -186,7 +187,8 @@ class AGENSegmentor(WSSSSegmentor):
                 index.update({n: (g, i) for i, n in enumerate(stages)})
             self._agm_index[name] = index
         self.agm_coam = nn.ModuleDict({
-            f'agm{n}': MODELS.build(dict(type='ContextAttention'))
+            f'agm{n}':
+            MODELS.build(dict(type='ContextAttention'))
             for n in self.coam_stages
         })
         self.loss_cls = MODELS.build(loss_cls)
@@ -199,8 +201,7 @@ class AGENSegmentor(WSSSSegmentor):
     def _check_stages(name: str, stages: Sequence[int],
                       allowed: Sequence[int]) -> Tuple[int, ...]:
         stages = tuple(stages)
-        if not set(stages) <= set(allowed) or len(set(stages)) != len(
-                stages):
+        if not set(stages) <= set(allowed) or len(set(stages)) != len(stages):
             raise ValueError(f'{name} must be distinct stages of '
                              f'{tuple(allowed)}, got {stages}')
         return tuple(sorted(stages, reverse=True))
@@ -215,8 +216,8 @@ class AGENSegmentor(WSSSSegmentor):
         """Branch A's (A3, A4, A5) and branch B's outputs."""
         return self.backbone(inputs)
 
-    def class_maps(self, feats: Dict[str,
-                                     Tuple[Tensor, ...]]) -> Dict[str, Tensor]:
+    def class_maps(self, feats: Dict[str, Tuple[Tensor,
+                                                ...]]) -> Dict[str, Tensor]:
         """Class-aware maps (B, C, h_n, w_n): ``cls`` (F^A) and
         ``agm{n}`` (F^{A_n}, CoAM-enhanced where enabled), top down."""
         maps = dict(cls=self.cls_head(feats['cls'][-1]))
@@ -228,14 +229,13 @@ class AGENSegmentor(WSSSSegmentor):
             maps[f'agm{n}'] = upper = f
         return maps
 
-    def seg_maps(self, feats: Dict[str,
-                                   Tuple[Tensor, ...]]) -> Dict[str, Tensor]:
+    def seg_maps(self, feats: Dict[str, Tuple[Tensor,
+                                              ...]]) -> Dict[str, Tensor]:
         """Segmentation logits (B, C + 1, h_n, w_n): ``cls`` (S^SeB, the
         branch supervised by A's seeds) and ``agm{n}`` (S^{AGM-n})."""
         out = dict(cls=self.seg_head(feats['seg'][-1]))
         for n in self.agm_stages:
-            out[f'agm{n}'] = self.agm_branch('agm_seg', n,
-                                             feats['seg'][n - 3])
+            out[f'agm{n}'] = self.agm_branch('agm_seg', n, feats['seg'][n - 3])
         return out
 
     def _forward(self,
@@ -252,8 +252,8 @@ class AGENSegmentor(WSSSSegmentor):
         (:func:`seed_maps`, :func:`confident_seeds`; delta of ``key``)."""
         cfg = self.train_cfg.seeds
         label = confident_seeds(
-            seed_maps(maps.float(), cls_label, size, cfg.bg_power),
-            cls_label, cfg.delta[key], cfg.rule)
+            seed_maps(maps.float(), cls_label, size, cfg.bg_power), cls_label,
+            cfg.delta[key], cfg.rule)
         if self.train_cfg.ignore_padding:
             label = mask_outside_box(label, img_box)
         return label

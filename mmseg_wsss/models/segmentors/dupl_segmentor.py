@@ -40,8 +40,8 @@ class DuPLSegmentor(ToCoSegmentor):
        leaves unlabelled (Eq. 8, code form).
 
     Inference follows ``test_cfg.branch``: 'mean' (default: both networks,
-    their class probabilities averaged), 1 or 2 (one network), or 'best' (the one
-    that validated better on the val pixel labels, kept in the
+    their class probabilities averaged), 1 or 2 (one network), or 'best' (the
+    one that validated better on the val pixel labels, kept in the
     ``best_branch`` buffer by :class:`BestBranchHook`; an opt-in that uses
     labels WSSS must not use). In validation mode
     (``validate_all_branches``) each network also predicts on its own and

@@ -6,7 +6,7 @@ into segmentation pseudo labels (official_code_notes 1.7). DuPL's dynamic
 threshold (notes 2) is the same refinement with a per-image high background
 constant.
 """
-from typing import Optional, Sequence, Union
+from typing import Sequence
 
 import torch
 import torch.nn as nn

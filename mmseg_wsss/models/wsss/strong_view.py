@@ -38,7 +38,6 @@ far below the perturbation itself.
 from typing import Optional, Sequence, Tuple, Union
 
 import torch
-import torch.nn.functional as F
 import torchvision.transforms.v2.functional as TF
 from torch import Tensor
 
