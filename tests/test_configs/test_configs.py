@@ -40,11 +40,15 @@ def alias_target(config: str):
     return osp.normpath(osp.join(osp.dirname(config), value.value))
 
 
-# Short name -> full name; the short names of a full name.
-ALIASES = {c: alias_target(c) for c in CONFIGS if alias_target(c)}
+# Short name -> full name; the short names of a full name. Each config file
+# is parsed once.
+ALIASES = {}
 SHORT_NAMES = {}
-for _short, _full in ALIASES.items():
-    SHORT_NAMES.setdefault(_full, []).append(osp.basename(_short))
+for _config in CONFIGS:
+    _full = alias_target(_config)
+    if _full:
+        ALIASES[_config] = _full
+        SHORT_NAMES.setdefault(_full, []).append(osp.basename(_config))
 
 # Backbone parameter counts (millions) of the full-size models: ViT-B/16
 # (timm's 85.80M without its head), ResNet-50/101 V1c without fc.
