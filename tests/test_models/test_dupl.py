@@ -108,9 +108,8 @@ def test_cosine_threshold_paper_origin():
     assert cosine_threshold(10000, **kw).item() == pytest.approx(0.625)
     assert cosine_threshold(20000, **kw).item() == pytest.approx(0.55)
     # A quarter: 0.7 - 0.15 * (1 - cos(pi / 4)) / 2.
-    assert cosine_threshold(
-        5000, **kw).item() == pytest.approx(0.7 - 0.15 *
-                                            (1 - math.cos(math.pi / 4)) / 2)
+    expected = 0.7 - 0.15 * (1 - math.cos(math.pi / 4)) / 2
+    assert cosine_threshold(5000, **kw).item() == pytest.approx(expected)
     with pytest.raises(ValueError, match='origin'):
         cosine_threshold(0, 0.7, 0.55, 10, origin='epoch')
 

@@ -146,10 +146,8 @@ class _Custom:
 def _custom_root(tmp_path, name='data', classes=4):
     root = tmp_path / name
     root.mkdir()
-    (root /
-     'classes.txt').write_text('\n'.join(['background'] +
-                                         [f'c{i}'
-                                          for i in range(1, classes)]) + '\n')
+    names = ['background'] + [f'c{i}' for i in range(1, classes)]
+    (root / 'classes.txt').write_text('\n'.join(names) + '\n')
     return str(root)
 
 
